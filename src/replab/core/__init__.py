@@ -1,0 +1,1 @@
+"""What every replab system shares: configs, runs, data sources, distributed helpers, layers."""

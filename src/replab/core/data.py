@@ -1,0 +1,238 @@
+"""Image sources (Fashion-MNIST IDX, sklearn digits, a folder of images) and a deterministic batch order.
+
+Images are held in memory as uint8 ``[N, C, H, W]``; ``ImageSet.float()`` gives ``[0, 1]`` floats.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from replab.core.errors import ConfigError, DataError
+
+FMNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
+FMNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+SOURCES = ("fmnist", "digits", "folder")
+
+
+@dataclass
+class DataConfig:
+    source: str = "fmnist"  # fmnist | digits | folder
+    path: str | None = None  # fmnist: folder of the IDX files; folder: the image folder
+    image_size: int = 28
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    limit: int | None = None  # keep only the first N images of each split (smoke runs, tests)
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N]; -1 when unlabeled
+    class_names: list[str] = field(default_factory=list)
+    name: str = ""
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def float(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
+        images = self.images if index is None else self.images[index]
+        return images.float().div_(255.0)
+
+
+def load_images(config: DataConfig, split: str = "train") -> ImageSet:
+    """Load one split (``train`` or ``test``) of the configured source, resized to ``image_size``."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"data split must be 'train' or 'test', got '{split}'")
+    if config.source == "fmnist":
+        data = load_fmnist(split, config.path)
+    elif config.source == "digits":
+        data = load_digits_split(split)
+    elif config.source == "folder":
+        if not config.path:
+            raise ConfigError("data.path: the 'folder' source needs data.path=<folder of images>")
+        data = load_image_folder(Path(config.path), split, config.channels)
+    else:
+        raise ConfigError(f"data.source: unknown source '{config.source}'; valid: {', '.join(SOURCES)}")
+    if config.limit is not None:
+        data = ImageSet(data.images[: config.limit], data.labels[: config.limit], data.class_names, data.name)
+    return ImageSet(
+        _to_shape(data.images, config.image_size, config.channels), data.labels, data.class_names, data.name
+    )
+
+
+def _to_shape(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    if images.shape[1] != channels:
+        if channels == 3 and images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        elif channels == 1 and images.shape[1] == 3:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        else:
+            raise ConfigError(f"data.channels must be 1 or 3, got {channels}")
+    if images.shape[-1] != size or images.shape[-2] != size:
+        resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+        images = resized.round().clamp(0, 255).to(torch.uint8)
+    return images.contiguous()
+
+
+# ---- Fashion-MNIST --------------------------------------------------------------------------------
+def fmnist_dir(path: str | None = None) -> Path:
+    """Where the Fashion-MNIST IDX files are: an explicit path, $REPLAB_FMNIST_DIR, or Debian's package."""
+    folder = Path(path or os.environ.get("REPLAB_FMNIST_DIR") or FMNIST_DEFAULT_DIR)
+    if not _idx_file(folder, "train-images-idx3-ubyte"):
+        raise DataError(
+            f"Fashion-MNIST not found in {folder}: install it with 'apt-get install dataset-fashion-mnist' "
+            "(make does this when run as root), or point data.path / $REPLAB_FMNIST_DIR at a folder with "
+            "train-images-idx3-ubyte[.gz] and the three other IDX files"
+        )
+    return folder
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into an array; a malformed file is named in the error."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    expected = int(np.prod(dims))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != expected:
+        raise DataError(f"{path}: header says {dims} ({expected} bytes) but the file holds {body.size}")
+    return body.reshape(dims)
+
+
+def load_fmnist(split: str, path: str | None = None) -> ImageSet:
+    folder = fmnist_dir(path)
+    prefix = "train" if split == "train" else "t10k"
+    images_path = _idx_file(folder, f"{prefix}-images-idx3-ubyte")
+    labels_path = _idx_file(folder, f"{prefix}-labels-idx1-ubyte")
+    if images_path is None or labels_path is None:
+        raise DataError(f"Fashion-MNIST {split} split is incomplete in {folder}")
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"{images_path} holds {images.shape[0]} images but {labels_path} {labels.shape[0]} labels")
+    return ImageSet(
+        torch.from_numpy(images.copy()).unsqueeze(1),
+        torch.from_numpy(labels.astype(np.int64)),
+        list(FMNIST_CLASSES),
+        f"fashion-mnist/{split}",
+    )
+
+
+# ---- sklearn digits -------------------------------------------------------------------------------
+def load_digits_split(split: str, test_fraction: float = 0.2) -> ImageSet:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy((digits.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(digits.target.astype(np.int64))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    cut = int(len(labels) * (1 - test_fraction))
+    index = order[:cut] if split == "train" else order[cut:]
+    return ImageSet(images[index], labels[index], [str(d) for d in range(10)], f"digits/{split}")
+
+
+# ---- a folder of images ---------------------------------------------------------------------------
+def load_image_folder(root: Path, split: str, channels: int = 3) -> ImageSet:
+    """Images under ``root`` (or ``root/train``, ``root/test``); sub-folder names become class labels."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not root.is_dir():
+        raise DataError(f"data.path: {root} is not a folder")
+    if (root / "train").is_dir():
+        root = root / split
+        if not root.is_dir():
+            raise DataError(f"{root.parent} has a train/ folder but no {split}/ folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {root}")
+    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
+    class_index = {name: i for i, name in enumerate(class_names)}
+    mode = "L" if channels == 1 else "RGB"
+    arrays, labels, size = [], [], None
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                image = image.convert(mode)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable image ({exc})") from exc
+        size = size or image.size
+        if image.size != size:
+            image = image.resize(size, Image.BICUBIC)
+        array = np.asarray(image, dtype=np.uint8)
+        arrays.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
+        labels.append(class_index.get(path.parent.relative_to(root).as_posix(), -1))
+    return ImageSet(
+        torch.from_numpy(np.stack(arrays)),
+        torch.tensor(labels, dtype=torch.int64),
+        class_names,
+        f"folder:{root}",
+    )
+
+
+# ---- batch order ----------------------------------------------------------------------------------
+class BatchOrder:
+    """A seeded, reproducible order of batches over ``n`` items: batch ``step`` is a pure function of
+    (seed, step), so resuming at a step needs no other state. Each epoch is a fresh permutation; a
+    batch that straddles two epochs takes the end of one and the start of the next. Under data
+    parallelism each rank takes its contiguous share of the global batch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if n <= 0:
+            raise DataError("the dataset is empty")
+        if batch_size % world:
+            raise ConfigError(f"train.batch_size={batch_size} is not divisible by the {world} processes")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def _epoch(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._cache:
+            self._cache = {e: p for e, p in self._cache.items() if e >= epoch - 1}
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._cache[epoch] = torch.randperm(self.n, generator=generator)
+        return self._cache[epoch]
+
+    def indices(self, step: int) -> torch.Tensor:
+        start = step * self.batch_size
+        positions = torch.arange(start, start + self.batch_size)
+        share = self.batch_size // self.world
+        positions = positions[self.rank * share : (self.rank + 1) * share]
+        epochs = positions // self.n
+        out = torch.empty_like(positions)
+        for epoch in epochs.unique().tolist():
+            mask = epochs == epoch
+            out[mask] = self._epoch(epoch)[positions[mask] % self.n]
+        return out
+
+    def epoch_of(self, step: int) -> float:
+        return step * self.batch_size / self.n

@@ -1,0 +1,224 @@
+"""Energy meters. Each reports cumulative joules per component since ``start()``, and says how.
+
+- ``RaplMeter``: the kernel's powercap interface (``energy_uj``), wrap-around handled: *measured*.
+- ``NvmlMeter``: NVML's total-energy counter (Volta and newer), else sampled power integrated over
+  time: *measured*.
+- ``CpuEstimateMeter``: rated power per logical CPU × the process's CPU time: *estimated*.
+- ``DramEstimateMeter``: a power per GiB × the process's resident memory: *estimated*.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+from pathlib import Path
+
+
+class Meter:
+    component = "cpu"
+    measured = False
+    method = ""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def joules(self) -> float:
+        """Energy since start()."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        pass
+
+
+# ---- RAPL ---------------------------------------------------------------------------------------
+class _RaplDomain:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = (folder / "name").read_text().strip()
+        max_file = folder / "max_energy_range_uj"
+        self.max_uj = int(max_file.read_text()) if max_file.exists() else 2**32
+        self.last = self.read()
+        self.total_uj = 0
+
+    def read(self) -> int:
+        return int((self.folder / "energy_uj").read_text())
+
+    def advance(self) -> None:
+        now = self.read()
+        delta = now - self.last
+        if delta < 0:  # the counter wrapped around max_energy_range_uj
+            delta += self.max_uj
+        self.total_uj += delta
+        self.last = now
+
+
+class RaplMeter(Meter):
+    """Sum of package domains (``component='cpu'``) or of DRAM sub-domains (``component='dram'``)."""
+
+    measured = True
+
+    def __init__(self, component: str, domains: list[Path], root: Path) -> None:
+        self.component = component
+        self.paths = domains
+        self.method = f"measured: RAPL energy_uj of {', '.join(p.name for p in domains)} under {root}"
+        self.domains: list[_RaplDomain] = []
+
+    def start(self) -> None:
+        self.domains = [_RaplDomain(p) for p in self.paths]
+
+    def joules(self) -> float:
+        for domain in self.domains:
+            domain.advance()
+        return sum(d.total_uj for d in self.domains) / 1e6
+
+
+def find_rapl(root: Path = Path("/sys/class/powercap")) -> tuple[dict[str, list[Path]], str]:
+    """RAPL domains by component, or an empty dict and the reason none is usable."""
+    if not root.exists():
+        return {}, f"{root} does not exist (no RAPL: a VM, a container, or not an x86 CPU)"
+    packages, dram = [], []
+    for folder in sorted(root.glob("*-rapl:*")):
+        try:
+            name = (folder / "name").read_text().strip()
+            (folder / "energy_uj").read_text()
+        except PermissionError:
+            return {}, f"{folder}/energy_uj is not readable (permission denied; root or a udev rule is needed)"
+        except OSError:
+            continue
+        if name.startswith("package") and folder.name.count(":") == 1:
+            packages.append(folder)
+        elif name == "dram":
+            dram.append(folder)
+    if not packages:
+        return {}, f"no RAPL package domain under {root}"
+    found = {"cpu": packages}
+    if dram:
+        found["dram"] = dram
+    return found, ""
+
+
+# ---- NVML ---------------------------------------------------------------------------------------
+class NvmlMeter(Meter):
+    """All visible NVIDIA GPUs: the total-energy counter where supported, else sampled power."""
+
+    component = "gpu"
+    measured = True
+
+    def __init__(self, nvml, interval_s: float = 0.1) -> None:
+        self.nvml = nvml
+        self.interval_s = interval_s
+        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        self.names = [_text(nvml.nvmlDeviceGetName(h)) for h in self.handles]
+        self.use_counter = all(self._counter(h) is not None for h in self.handles)
+        how = "nvmlDeviceGetTotalEnergyConsumption" if self.use_counter else (
+            f"nvmlDeviceGetPowerUsage sampled every {interval_s:g} s, integrated (trapezoid)"
+        )
+        self.method = f"measured: NVML {how} on {len(self.handles)} GPU(s): {', '.join(self.names)}"
+        self._start_mj: list[int] = []
+        self._sampled_j = 0.0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def _counter(self, handle) -> int | None:
+        try:
+            return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except Exception:  # NVMLError_NotSupported on pre-Volta cards and some vGPUs
+            return None
+
+    def _power_w(self) -> float:
+        return sum(self.nvml.nvmlDeviceGetPowerUsage(h) for h in self.handles) / 1000.0
+
+    def start(self) -> None:
+        if self.use_counter:
+            self._start_mj = [self._counter(h) for h in self.handles]
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="replab-nvml-sampler")
+        self._thread.start()
+
+    def _sample(self) -> None:
+        last_t, last_p = time.perf_counter(), self._power_w()
+        while not self._stop.wait(self.interval_s):
+            now_t, now_p = time.perf_counter(), self._power_w()
+            with self._lock:
+                self._sampled_j += 0.5 * (last_p + now_p) * (now_t - last_t)
+            last_t, last_p = now_t, now_p
+
+    def joules(self) -> float:
+        if self.use_counter:
+            return sum(self._counter(h) - s for h, s in zip(self.handles, self._start_mj)) / 1000.0
+        with self._lock:
+            return self._sampled_j
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def find_nvml():
+    """The pynvml module, initialised, with at least one GPU; or None and the reason."""
+    try:
+        import pynvml
+    except ImportError:
+        return None, "nvidia-ml-py is not installed"
+    try:
+        pynvml.nvmlInit()
+        if pynvml.nvmlDeviceGetCount() == 0:
+            return None, "NVML reports no GPU"
+    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        return None, f"NVML unavailable ({type(exc).__name__}: no NVIDIA driver or GPU)"
+    return pynvml, ""
+
+
+# ---- estimates ----------------------------------------------------------------------------------
+def _process_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class CpuEstimateMeter(Meter):
+    component = "cpu"
+    measured = False
+
+    def __init__(self, watts_per_cpu: float, why: str) -> None:
+        self.watts_per_cpu = watts_per_cpu
+        self.method = (
+            f"estimated: {watts_per_cpu:g} W per fully busy logical CPU × this process's CPU time "
+            f"(why not measured: {why})"
+        )
+        self._start = 0.0
+
+    def start(self) -> None:
+        self._start = _process_cpu_seconds()
+
+    def joules(self) -> float:
+        return self.watts_per_cpu * (_process_cpu_seconds() - self._start)
+
+
+class DramEstimateMeter(Meter):
+    component = "dram"
+    measured = False
+
+    def __init__(self, watts_per_gib: float, why: str) -> None:
+        self.watts_per_gib = watts_per_gib
+        self.method = (
+            f"estimated: {watts_per_gib:g} W per GiB × the process's peak resident memory × wall time "
+            f"(why not measured: {why})"
+        )
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def joules(self) -> float:
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is KiB on Linux
+        return self.watts_per_gib * peak_gib * (time.perf_counter() - self._t0)

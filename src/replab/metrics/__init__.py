@@ -1,0 +1,1 @@
+"""Metrics shared by the systems: image quality, Fréchet distance, feature networks."""

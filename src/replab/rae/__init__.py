@@ -1,0 +1,1 @@
+"""Representation autoencoders: a frozen representation encoder plus a trained ViT decoder (RAE, stage 1)."""

@@ -1,0 +1,127 @@
+"""``local-vit``: a small ViT encoder that replab pre-trains itself on Fashion-MNIST.
+
+Pre-training (``replab rae pretrain-encoder``) is masked autoencoding (MAE, 75% of patches masked,
+pixel targets) plus a light supervised term: a linear classifier on the CLS token. The MAE term
+keeps pixel detail in every patch token, so a decoder can reconstruct from them; the class term
+makes the tokens carry the semantics that diffusion and attribute probes rely on. Self-distillation
+in the style of DINOv2 would be the closer analogue but needs far more compute than a CPU budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from replab.core.layers import Block, init_vit_weights, patchify, sincos_2d
+
+
+@dataclass
+class LocalViTConfig:
+    image_size: int = 28
+    in_channels: int = 1
+    patch_size: int = 4
+    dim: int = 128
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    num_classes: int = 10
+    # pre-training only
+    decoder_dim: int = 96
+    decoder_depth: int = 2
+    mask_ratio: float = 0.75
+    class_weight: float = 0.1
+
+
+class LocalViT(nn.Module):
+    """A ViT with a CLS token, fixed sin-cos positions and an affine-free final LayerNorm."""
+
+    def __init__(self, config: LocalViTConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.image_size % config.patch_size:
+            raise ValueError(f"image_size {config.image_size} is not divisible by patch_size {config.patch_size}")
+        self.grid = config.image_size // config.patch_size
+        self.patch_embed = nn.Linear(config.patch_size**2 * config.in_channels, config.dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
+        self.register_buffer("pos", sincos_2d(config.dim, self.grid)[None], persistent=False)
+        self.blocks = nn.ModuleList(Block(config.dim, config.heads, config.mlp_ratio) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(config.dim, eps=1e-6, elementwise_affine=False)
+        self.apply(init_vit_weights)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] → patch tokens with positions (no CLS)."""
+        return self.patch_embed(patchify(images * 2 - 1, self.config.patch_size)) + self.pos
+
+    def forward_tokens(self, tokens: torch.Tensor, return_hidden: bool = False):
+        x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        hidden = []
+        for block in self.blocks:
+            x = block(x)
+            hidden.append(x)
+        x = self.norm(x)
+        return (x, hidden) if return_hidden else x
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, c, H, W]`` in [0, 1] → ``[B, 1 + N, dim]`` (CLS first), final-normed."""
+        return self.forward_tokens(self.embed(images))
+
+
+class MAEPretrainer(nn.Module):
+    """LocalViT + a light MAE decoder + a CLS classifier, for pre-training only."""
+
+    def __init__(self, config: LocalViTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = LocalViT(config)
+        grid = self.encoder.grid
+        self.decoder_embed = nn.Linear(config.dim, config.decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_dim))
+        self.register_buffer("decoder_pos", sincos_2d(config.decoder_dim, grid)[None], persistent=False)
+        self.decoder_blocks = nn.ModuleList(
+            Block(config.decoder_dim, max(1, config.decoder_dim // 32)) for _ in range(config.decoder_depth)
+        )
+        self.decoder_norm = nn.LayerNorm(config.decoder_dim, eps=1e-6)
+        self.decoder_pred = nn.Linear(config.decoder_dim, config.patch_size**2 * config.in_channels)
+        self.classifier = nn.Linear(config.dim, config.num_classes)
+        for module in (self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred, self.classifier):
+            module.apply(init_vit_weights)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.config
+        tokens = self.encoder.embed(images)
+        b, n, d = tokens.shape
+        keep = max(1, int(round(n * (1 - cfg.mask_ratio))))
+        noise = torch.rand(b, n, generator=generator)
+        order = noise.argsort(dim=1)
+        restore = order.argsort(dim=1)
+        visible = order[:, :keep]
+        x = self.encoder.forward_tokens(tokens.gather(1, visible[..., None].expand(-1, -1, d)))
+        cls, patches = x[:, 0], x[:, 1:]
+        y = self.decoder_embed(patches)
+        y = torch.cat([y, self.mask_token.expand(b, n - keep, -1)], dim=1)
+        y = y.gather(1, restore[..., None].expand(-1, -1, y.shape[-1])) + self.decoder_pos
+        for block in self.decoder_blocks:
+            y = block(y)
+        pred = self.decoder_pred(self.decoder_norm(y))
+        target = patchify(images * 2 - 1, cfg.patch_size)
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+        masked = torch.ones(b, n)
+        masked[:, :keep] = 0
+        masked = masked.gather(1, restore)
+        rec = (((pred.float() - target) ** 2).mean(-1) * masked).sum() / masked.sum()
+        logits = self.classifier(cls).float()
+        cls_loss = F.cross_entropy(logits, labels)
+        accuracy = (logits.argmax(-1) == labels).float().mean()
+        loss = rec + cfg.class_weight * cls_loss
+        return loss, {"mae": rec.item(), "ce": cls_loss.item(), "acc": accuracy.item()}
+
+
+def local_vit_config_dict(config: LocalViTConfig) -> dict:
+    return asdict(config)

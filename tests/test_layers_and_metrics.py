@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+
+from replab.core.layers import patchify, sincos_2d, unpatchify
+from replab.metrics.frechet import frechet_distance, frechet_from_features
+from replab.metrics.image import psnr, ssim
+
+
+def test_patchify_roundtrip():
+    x = torch.randn(2, 3, 12, 12)
+    tokens = patchify(x, 4)
+    assert tokens.shape == (2, 9, 48)
+    assert torch.equal(unpatchify(tokens, 4, 3), x)
+
+
+def test_sincos_is_distinct_per_position():
+    pos = sincos_2d(32, 5)
+    assert pos.shape == (25, 32)
+    assert torch.cdist(pos, pos).add(torch.eye(25)).min() > 0
+
+
+def test_psnr_known_value():
+    a = torch.zeros(1, 1, 4, 4)
+    assert torch.allclose(psnr(a + 0.1, a), torch.tensor([20.0]), atol=1e-4)
+
+
+def test_ssim_identity_and_degradation():
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.allclose(ssim(x, x), torch.ones(2), atol=1e-5)
+    assert (ssim(x, (x + 0.3 * torch.randn_like(x)).clamp(0, 1)) < 0.8).all()
+
+
+def test_frechet_distance_of_gaussians_matches_closed_form():
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    s1, s2 = np.eye(3), 4 * np.eye(3)
+    # |mu|^2 + tr(I + 4I - 2*2I) = 5 + 3
+    assert abs(frechet_distance(mu1, s1, mu2, s2) - 8.0) < 1e-6
+
+
+def test_frechet_of_a_sample_with_itself_is_zero():
+    features = np.random.default_rng(0).normal(size=(500, 8))
+    assert abs(frechet_from_features(features, features)) < 1e-6
