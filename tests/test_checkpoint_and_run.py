@@ -70,8 +70,13 @@ def test_run_refuses_another_config_and_touches_nothing(tmp_path):
     assert "model.size" in str(err.value) and "'tiny'" in str(err.value) and "'B'" in str(err.value)
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     # a declared-mutable key may change on resume
-    Run(folder, {"model": {"size": "tiny"}, "train": {"steps": 9}}, kind="test", mutable=["train.steps"],
-        track_footprint=False)
+    Run(
+        folder,
+        {"model": {"size": "tiny"}, "train": {"steps": 9}},
+        kind="test",
+        mutable=["train.steps"],
+        track_footprint=False,
+    )
     assert yaml.safe_load((folder / "config.yaml").read_text())["train"]["steps"] == 9
 
 

@@ -43,7 +43,9 @@ def test_siglip2_has_no_cls_to_drop(tmp_path):
     config = transformers.SiglipVisionConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=16,
     )  # fmt: skip
-    encoder = build_encoder(EncoderConfig(name="siglip2", weights=_save(transformers.SiglipVisionModel(config), tmp_path, "s")))
+    encoder = build_encoder(
+        EncoderConfig(name="siglip2", weights=_save(transformers.SiglipVisionModel(config), tmp_path, "s"))
+    )
     assert encoder(torch.rand(3, 3, 32, 32)).shape == (3, 32, 2, 2)
     assert _affine_free_final_norm(encoder)
 

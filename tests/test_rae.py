@@ -104,12 +104,12 @@ def _train_command(out, encoder, steps):
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_local_vit, tmp_path):
     env = {**os.environ, "REPLAB_NO_PROGRESS": "1"}
     steps = 40
-    subprocess.run(_train_command(tmp_path / "whole", tiny_local_vit, steps), check=True, env=env,
-                   capture_output=True)
+    subprocess.run(_train_command(tmp_path / "whole", tiny_local_vit, steps), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(killed, tiny_local_vit, steps), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_command(killed, tiny_local_vit, steps), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while not list((killed / "checkpoints").glob("step_*[0-9]")) and time.time() < deadline:
         time.sleep(0.01)

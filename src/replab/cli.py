@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replab", description=__doc__)
     systems = parser.add_subparsers(dest="system", required=True)
 
-    rae = systems.add_parser("rae", help="representation autoencoders (stage 1)").add_subparsers(dest="verb", required=True)
+    rae = systems.add_parser("rae", help="representation autoencoders (stage 1)").add_subparsers(
+        dest="verb", required=True
+    )
     p = rae.add_parser("pretrain-encoder", help="pre-train the local-vit encoder")
     _add_preset(p, "local-vit-fmnist")
     p.add_argument("--out", required=True)

@@ -43,15 +43,11 @@ def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.T
             if key not in saved:
                 problems.append(f"{prefix}{key} is missing there")
             elif tuple(saved[key].shape) != tuple(value.shape):
-                problems.append(
-                    f"{prefix}{key} has shape {list(saved[key].shape)} there, {list(value.shape)} here"
-                )
+                problems.append(f"{prefix}{key} has shape {list(saved[key].shape)} there, {list(value.shape)} here")
         problems += [f"{prefix}{k} is there but not in this model" for k in saved if k not in expected]
     if problems:
         shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
-        raise CheckpointError(
-            f"checkpoint {source} does not match this model (another model size or kind?): {shown}"
-        )
+        raise CheckpointError(f"checkpoint {source} does not match this model (another model size or kind?): {shown}")
     for name, module in modules.items():
         prefix = f"{name}."
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})

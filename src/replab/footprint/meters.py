@@ -112,8 +112,10 @@ class NvmlMeter(Meter):
         self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
         self.names = [_text(nvml.nvmlDeviceGetName(h)) for h in self.handles]
         self.use_counter = all(self._counter(h) is not None for h in self.handles)
-        how = "nvmlDeviceGetTotalEnergyConsumption" if self.use_counter else (
-            f"nvmlDeviceGetPowerUsage sampled every {interval_s:g} s, integrated (trapezoid)"
+        how = (
+            "nvmlDeviceGetTotalEnergyConsumption"
+            if self.use_counter
+            else (f"nvmlDeviceGetPowerUsage sampled every {interval_s:g} s, integrated (trapezoid)")
         )
         self.method = f"measured: NVML {how} on {len(self.handles)} GPU(s): {', '.join(self.names)}"
         self._start_mj: list[int] = []

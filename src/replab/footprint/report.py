@@ -54,7 +54,9 @@ def report(paths: list[str | Path], png: str | Path | None = None) -> str:
     _bar_chart([r[0] for r in rows], [r[3] for r in rows], [r[5] for r in rows], png)
     lines.append(f"\nbar chart: {png}")
     if any(r[5] == "estimated" for r in rows):
-        lines.append("'estimated' rows have at least one component without a hardware counter (see methods in footprint.json)")
+        lines.append(
+            "'estimated' rows have at least one component without a hardware counter (see methods in footprint.json)"
+        )
     return "\n".join(lines)
 
 

@@ -193,7 +193,9 @@ def build_encoder(config: EncoderConfig) -> RepresentationEncoder:
     if config.name == "local-vit":
         encoder: RepresentationEncoder = LocalViTEncoder(load_local_vit(config.weights))
         if config.input_size not in (None, encoder.input_size):
-            raise ConfigError(f"encoder.input_size: local-vit was trained at {encoder.input_size}, got {config.input_size}")
+            raise ConfigError(
+                f"encoder.input_size: local-vit was trained at {encoder.input_size}, got {config.input_size}"
+            )
     elif config.name in HUB_DEFAULTS:
         encoder = load_hub_encoder(config.name, config.weights, config.input_size)
     else:

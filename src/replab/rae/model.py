@@ -98,7 +98,9 @@ def build_decoder(config: RAEConfig, encoder: RepresentationEncoder) -> ViTDecod
 
 
 @torch.no_grad()
-def latent_stats(encoder: RepresentationEncoder, data: ImageSet, n: int, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def latent_stats(
+    encoder: RepresentationEncoder, data: ImageSet, n: int, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel-and-position mean and variance of the encoder's tokens over ``n`` images."""
     n = min(n, len(data))
     total = sq = None

@@ -11,7 +11,15 @@ import torch
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder, DataConfig, load_images
 from replab.core.run import Run
-from replab.core.train import RESUMABLE_KEYS, TrainConfig, autocast, default_device, lr_at, set_lr, setup_threads
+from replab.core.train import (
+    RESUMABLE_KEYS,
+    TrainConfig,
+    autocast,
+    default_device,
+    lr_at,
+    set_lr,
+    setup_threads,
+)
 from replab.rae.encoders import save_local_vit
 from replab.rae.local_vit import LocalViTConfig, MAEPretrainer
 

@@ -17,14 +17,16 @@ from replab.rae.model import load_rae
 
 
 @torch.no_grad()
-def reconstruct(run_folder: str | Path, out: str | Path | None = None, n: int | None = None, grid: int = 16,
-                batch_size: int = 250) -> dict:
+def reconstruct(
+    run_folder: str | Path, out: str | Path | None = None, n: int | None = None, grid: int = 16, batch_size: int = 250
+) -> dict:
     rae, config = load_rae(run_folder)
     test = load_images(config.data, "test")
     count = min(n or len(test), len(test))
     eval_folder = Path(run_folder) / "evals" / "reconstruct"
-    with Run(eval_folder, {"rae_run": str(run_folder), "n": count}, kind="rae-reconstruct",
-             mutable=("n", "rae_run")) as run:
+    with Run(
+        eval_folder, {"rae_run": str(run_folder), "n": count}, kind="rae-reconstruct", mutable=("n", "rae_run")
+    ) as run:
         originals = test.float(slice(0, count))
         bar = run.progress(count, unit="img", desc="reconstruct")
         parts = []
@@ -43,7 +45,7 @@ def reconstruct(run_folder: str | Path, out: str | Path | None = None, n: int | 
             "psnr_db": psnr(recons, originals).mean().item(),
             "ssim": ssim(recons, originals).mean().item(),
             f"r{FEATURE_LABEL}": rfd,
-            "features": f"{FEATURE_LABEL} (replab's own Fashion-MNIST classifier, not Inception: not comparable to rFID)",
+            "features": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not comparable to rFID)",
         }
         run.log(None, **results)
         (run.artifacts / "reconstruction.json").write_text(json.dumps(results, indent=1))

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder, load_images
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, autocast, default_device, lr_at, set_lr, setup_threads
+from replab.metrics.image import psnr
 from replab.rae.encoders import build_encoder
 from replab.rae.losses import PatchDiscriminator, PerceptualLoss, adaptive_weight, hinge_d_loss
 from replab.rae.model import (
@@ -43,7 +43,11 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
         opt = torch.optim.AdamW(decoder.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
         opt_d = torch.optim.AdamW(disc.parameters(), lr=lc.disc_lr, betas=(0.5, 0.9))
         noise = torch.Generator().manual_seed(tc.seed + 1)
-        modules, optimizers, generators = {"decoder": decoder, "disc": disc}, {"decoder": opt, "disc": opt_d}, {"noise": noise}
+        modules, optimizers, generators = (
+            {"decoder": decoder, "disc": disc},
+            {"decoder": opt, "disc": opt_d},
+            {"noise": noise},
+        )
         state = run.resume(modules, optimizers, generators)
         start = state["step"] if state else 0
         order = BatchOrder(len(data), tc.batch_size, tc.seed)
@@ -85,11 +89,12 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
                 bar.set_postfix(l1=f"{l1.item():.4f}", perc=f"{perc.item():.4f}")
                 if (step + 1) % tc.log_every == 0:
                     elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-                    mse = F.mse_loss(recon.detach() * 0.5 + 0.5, images).clamp_min(1e-10)
+                    with torch.no_grad(), autocast(device, tc.bf16):
+                        clean = rae.decode(latents).float()
                     run.log(
                         step + 1, loss=loss.item(), l1=l1.item(), perceptual=perc.item(), gan=gan.item(),
                         gan_weight=weight.item(), d_loss=d_loss.item(), lr=lr_at(step, tc),
-                        psnr_noisy_batch=(-10 * torch.log10(mse)).item(),
+                        psnr_batch=psnr(clean, images).mean().item(),
                         images_per_s=tc.log_every * tc.batch_size / elapsed, epoch=order.epoch_of(step + 1),
                     )  # fmt: skip
                 if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
