@@ -36,7 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=None, help="test images to evaluate (default: all)")
     p.add_argument("--grid", type=int, default=16, help="images shown in the grid")
 
+    dif = systems.add_parser("diffusion", help="DiT / DiT-DH in RAE latent space (stage 2)")
+    dif = dif.add_subparsers(dest="verb", required=True)
+    p = dif.add_parser("train", help="train a flow-matching DiT on an RAE run's latents")
+    p.add_argument("--preset", required=True, help="named preset (see src/replab/presets/diffusion) or a YAML path")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=200")
+    p.add_argument("--rae", default=None, help="the RAE run (overrides the preset's rae)")
+    p.add_argument("--out", required=True)
+    p = dif.add_parser("sample", help="sample a grid (one row per class when conditional)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the run's, 50)")
+    p.add_argument("--sampler", choices=["euler", "heun"], default=None)
+    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--cfg-interval", default="0,1", help="guide only for t in [a,b], e.g. 0.1,1")
+    p.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run of the same latents")
+    p.add_argument("--ag-scale", type=float, default=1.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+
     ev = systems.add_parser("eval", help="evaluation tools").add_subparsers(dest="verb", required=True)
+    p = ev.add_parser("fd", help="Fréchet distance and precision/recall of a diffusion run's samples")
+    p.add_argument("--run", required=True)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--features", default="fd-fmnist", choices=["fd-fmnist", "inception"])
     p = ev.add_parser("train-features", help="train the FD-fmnist feature network")
     _add_preset(p, "fd-fmnist")
     p.add_argument("--out", required=True)
@@ -80,8 +104,30 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             from replab.rae.reconstruct import reconstruct
 
             reconstruct(args.run, args.out, n=args.n, grid=args.grid)
+    elif args.system == "diffusion":
+        if args.verb == "train":
+            from replab.diffusion.train import DiffusionConfig, train_diffusion
+
+            overrides = args.overrides + ([f"rae={args.rae}"] if args.rae else [])
+            train_diffusion(load_config(DiffusionConfig, "diffusion", args.preset, overrides), args.out)
+        else:
+            from replab.diffusion.sample import sample_grid
+            from replab.diffusion.samplers import GuidanceConfig
+
+            low, high = (float(v) for v in args.cfg_interval.split(","))
+            guidance = GuidanceConfig(cfg_scale=args.cfg, cfg_interval=(low, high), ag_scale=args.ag_scale)
+            path = sample_grid(
+                args.run, args.n, args.out, args.steps, args.sampler, guidance, args.autoguidance, args.seed
+            )
+            print(f"samples: {path}")
     elif args.system == "eval":
-        if args.verb == "train-features":
+        if args.verb == "fd":
+            from replab.diffusion.evaluate import evaluate_fd
+
+            results = evaluate_fd(args.run, args.n, args.steps, args.features)
+            for key, value in results.items():
+                print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+        elif args.verb == "train-features":
             from replab.metrics.features import FeatureNetConfig, train_feature_net
 
             config = load_config(FeatureNetConfig, "features", args.preset, args.overrides)

@@ -38,6 +38,7 @@ class NoiseAugConfig:
 class LossConfig:
     l1: float = 1.0
     perceptual: float = 1.0
+    perceptual_start: int = 0  # step from which the perceptual term is added (L1 alone before)
     gan: float = 0.75  # multiplies the adaptive weight λ
     gan_start: int = 0  # step at which the decoder starts receiving the GAN loss
     disc_start: int = 0  # step at which the discriminator starts training (≤ gan_start)

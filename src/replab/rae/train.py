@@ -64,7 +64,8 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
                 with autocast(device, tc.bf16):
                     recon = decoder(noisy).float()
                     l1 = (recon - target).abs().mean()
-                    perc = perceptual(recon * 0.5 + 0.5, target_features) if lc.perceptual else recon.new_zeros(())
+                    use_perceptual = lc.perceptual and step >= lc.perceptual_start
+                    perc = perceptual(recon * 0.5 + 0.5, target_features) if use_perceptual else recon.new_zeros(())
                     rec_loss = lc.l1 * l1 + lc.perceptual * perc
                     loss, gan, weight = rec_loss, recon.new_zeros(()), recon.new_zeros(())
                     if lc.gan and step >= lc.gan_start:

@@ -1,0 +1,73 @@
+"""``replab eval fd``: Fréchet distance (FD-fmnist or Inception FID) and k-NN precision/recall of samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.core.data import load_images
+from replab.core.errors import ConfigError
+from replab.core.run import Run
+from replab.diffusion.sample import generate, load_diffusion
+from replab.metrics.features import FEATURE_LABEL, classify_accuracy, extract_features, load_feature_net
+from replab.metrics.frechet import frechet_from_features
+from replab.metrics.prdc import precision_recall
+
+
+def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist",
+                seed: int = 0) -> dict:  # fmt: skip
+    if features != "fd-fmnist":
+        raise ConfigError(
+            f"--features {features}: literature FID needs Inception weights (torch-fidelity or clean-fid) "
+            "that this offline build cannot load; use --features fd-fmnist"
+        )
+    model, config, rae = load_diffusion(run_folder)
+    from replab.rae.model import load_rae
+
+    test = load_images(load_rae(config.rae)[1].data, "test")
+    labels = torch.arange(n) % model.num_classes if model.num_classes else None
+    with Run(Path(run_folder) / "evals" / "fd", {"run": str(run_folder), "n": n, "steps": steps, "seed": seed},
+             kind="diffusion-eval", mutable=("n", "steps", "seed", "run")) as run:  # fmt: skip
+        with run.phase("sample"):
+            images = generate(model, rae, config, labels, n, steps, seed=seed)
+            run.add_units("images", n)
+        with run.phase("eval"):
+            net, _ = load_feature_net()
+            fake = extract_features(net, images)
+            real = extract_features(net, test.float(slice(0, min(len(test), 10000))))
+            results = {
+                FEATURE_LABEL: frechet_from_features(real, fake),
+                "features": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not FID)",
+                "n": n,
+                "steps": steps or config.sample.steps,
+            }
+            precision, recall = precision_recall(real[: min(n, 5000)], fake[:5000])
+            results.update(precision=precision, recall=recall)
+            if labels is not None:
+                accuracy = classify_accuracy(net, images, labels)
+                real_accuracy = classify_accuracy(net, test.float(), test.labels)
+                results.update(class_accuracy=accuracy, real_test_accuracy=real_accuracy,
+                               class_accuracy_ratio=accuracy / real_accuracy)  # fmt: skip
+        run.log(None, **results)
+        (run.artifacts / "fd.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def reference_fds(data_config, n: int = 2000, seed: int = 0) -> dict:
+    """Baselines beside a model's FD: a Gaussian fitted to training pixels, and real training images (the floor)."""
+    train, test = load_images(data_config, "train"), load_images(data_config, "test")
+    net, _ = load_feature_net()
+    real = extract_features(net, test.float(slice(0, min(len(test), 10000))))
+    pixels = train.float().flatten(1).double().numpy()
+    rng = np.random.default_rng(seed)
+    mean, cov = pixels.mean(0), np.cov(pixels, rowvar=False)
+    gaussian = rng.multivariate_normal(mean, cov, size=n, method="svd")
+    gaussian = torch.from_numpy(gaussian).float().clamp(0, 1).view(n, *train.images.shape[1:])
+    index = torch.from_numpy(rng.choice(len(train), n, replace=False))
+    return {
+        "gaussian_pixels": frechet_from_features(real, extract_features(net, gaussian)),
+        "real_train_images": frechet_from_features(real, extract_features(net, train.float(index))),
+    }

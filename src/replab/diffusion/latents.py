@@ -1,0 +1,37 @@
+"""Latents precomputed once per RAE run: ``<rae run>/latents/{train,test}.safetensors`` (fp16, standardised)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from replab.core.data import load_images
+
+
+def latents_path(rae_run: str | Path, split: str) -> Path:
+    return Path(rae_run) / "latents" / f"{split}.safetensors"
+
+
+@torch.no_grad()
+def load_or_encode(
+    rae_run: str | Path, split: str = "train", batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardised latents ``[N, C, h, w]`` (float32) and labels of a split, encoded on first use."""
+    path = latents_path(rae_run, split)
+    if not path.exists():
+        from replab.rae.model import load_rae
+
+        rae, config = load_rae(rae_run)
+        data = load_images(config.data, split)
+        parts = []
+        for start in tqdm(range(0, len(data), batch_size), desc=f"encode {split} latents", unit="batch"):
+            parts.append(rae.encode(data.float(slice(start, start + batch_size))).half())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"latents": torch.cat(parts).contiguous(), "labels": data.labels.contiguous()}, str(tmp))
+        tmp.replace(path)
+    tensors = load_file(str(path))
+    return tensors["latents"].float(), tensors["labels"]

@@ -1,0 +1,252 @@
+"""DiT and DiT-DH in one file.
+
+DiT (Peebles & Xie) with the modernisations of the RAE code: adaLN-Zero conditioning, RMSNorm,
+SwiGLU feed-forward, 2D rotary position embedding, QK-norm, ``F.scaled_dot_product_attention``.
+Patch size 1 on RAE tokens: each latent token ``[C]`` is one transformer token.
+
+DiT-DH adds the *wide, shallow diffusion head* of the RAE paper: the trunk's output tokens become a
+per-token condition for a few very wide blocks that re-embed the noisy input and predict velocity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from replab.core.errors import ConfigError
+from replab.core.layers import sincos_2d
+
+
+@dataclass(frozen=True)
+class DiTSpec:
+    width: int
+    depth: int
+    heads: int
+    head_width: int = 0  # > 0 makes a DiT-DH
+    head_depth: int = 0
+    head_heads: int = 0
+
+
+# name → (width, depth, heads[, head width, head depth, head heads])
+DIT_MODELS: dict[str, DiTSpec] = {
+    "DiT-tiny": DiTSpec(64, 2, 2),
+    "DiT-S": DiTSpec(384, 12, 6),
+    "DiT-B": DiTSpec(768, 12, 12),
+    "DiT-L": DiTSpec(1024, 24, 16),
+    "DiT-XL": DiTSpec(1152, 28, 16),
+    "DiT-DH-tiny": DiTSpec(64, 2, 2, 128, 2, 2),
+    "DiT-DH-S": DiTSpec(384, 12, 6, 2048, 2, 16),
+    "DiT-DH-B": DiTSpec(768, 12, 12, 2048, 2, 16),
+    "DiT-DH-L": DiTSpec(1024, 24, 16, 2048, 2, 16),
+    "DiT-DH-XL": DiTSpec(1152, 28, 16, 2048, 2, 16),
+}
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class TimestepEmbedder(nn.Module):
+    """t ∈ [0, 1] → sinusoidal features (t scaled by 1000, as in DiT) → MLP."""
+
+    def __init__(self, width: int, frequencies: int = 256) -> None:
+        super().__init__()
+        self.frequencies = frequencies
+        self.mlp = nn.Sequential(nn.Linear(frequencies, width), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        half = self.frequencies // 2
+        freqs = torch.exp(-math.log(10000) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+        angles = 1000 * t.float()[:, None] * freqs[None]
+        return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
+
+
+class LabelEmbedder(nn.Module):
+    """Class labels → vectors; index ``num_classes`` is the null label (label dropout in training, CFG).
+    The training loop applies the dropout, so that it is drawn once for the global batch."""
+
+    def __init__(self, num_classes: int, width: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.table = nn.Embedding(num_classes + 1, width)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.table(labels)
+
+
+def rope_2d(grid: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables ``[grid², head_dim/2]``: half of the rotary pairs encode rows, half columns."""
+    quarter = head_dim // 4
+    freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    coords = torch.arange(grid, dtype=torch.float32)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    angles = torch.cat([yy.reshape(-1, 1) * freqs, xx.reshape(-1, 1) * freqs], dim=1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    return out.type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.q_norm = nn.RMSNorm(width // heads, eps=1e-6)
+        self.k_norm = nn.RMSNorm(width // heads, eps=1e-6)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(b, n, d))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, width: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        hidden = int(2 * width * mlp_ratio / 3)
+        self.w12 = nn.Linear(width, 2 * hidden)
+        self.w3 = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(a) * b)
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block; ``cond`` is ``[B, 1, D]`` (per sample) or ``[B, N, D]`` (per token, the DH head)."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.attn = Attention(width, heads)
+        self.norm2 = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.mlp = SwiGLU(width)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=-1)
+        x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
+        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, width: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.linear = nn.Linear(width, out_dim)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.ada(cond).chunk(2, dim=-1)
+        return self.linear(modulate(self.norm(x), shift, scale))
+
+
+class DiT(nn.Module):
+    """Velocity model ``v(x_t, t, y)`` on latents ``[B, C, h, w]``; a DiT-DH when ``spec.head_width > 0``.
+
+    ``num_classes = 0`` makes it unconditional."""
+
+    def __init__(self, spec: DiTSpec, channels: int, grid: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.spec, self.channels, self.grid, self.num_classes = spec, channels, grid, num_classes
+        width = spec.width
+        self.x_embed = nn.Linear(channels, width)
+        self.register_buffer("pos", sincos_2d(width, grid)[None], persistent=False)
+        self.t_embed = TimestepEmbedder(width)
+        self.y_embed = LabelEmbedder(num_classes, width) if num_classes else None
+        self.blocks = nn.ModuleList(DiTBlock(width, spec.heads) for _ in range(spec.depth))
+        self._rope = {"trunk": rope_2d(grid, width // spec.heads)}
+        if spec.head_width:
+            hw = spec.head_width
+            self.trunk_norm = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+            self.cond_proj = nn.Linear(width, hw)
+            self.head_x_embed = nn.Linear(channels, hw)
+            self.register_buffer("head_pos", sincos_2d(hw, grid)[None], persistent=False)
+            self.head_blocks = nn.ModuleList(DiTBlock(hw, spec.head_heads) for _ in range(spec.head_depth))
+            self._rope["head"] = rope_2d(grid, hw // spec.head_heads)
+            self.final = FinalLayer(hw, channels)
+        else:
+            self.final = FinalLayer(width, channels)
+        self.initialize()
+
+    @property
+    def is_dh(self) -> bool:
+        return self.spec.head_width > 0
+
+    def initialize(self) -> None:
+        def basic(module: nn.Module) -> None:
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+        self.apply(basic)
+        nn.init.normal_(self.t_embed.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.t_embed.mlp[2].weight, std=0.02)
+        if self.y_embed is not None:
+            nn.init.normal_(self.y_embed.table.weight, std=0.02)
+        for block in [*self.blocks, *getattr(self, "head_blocks", [])]:  # adaLN-Zero: each block starts as identity
+            nn.init.zeros_(block.ada[-1].weight)
+            nn.init.zeros_(block.ada[-1].bias)
+        nn.init.zeros_(self.final.ada[-1].weight)
+        nn.init.zeros_(self.final.ada[-1].bias)
+        nn.init.zeros_(self.final.linear.weight)
+        nn.init.zeros_(self.final.linear.bias)
+
+    def _rope_for(self, part: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        cos, sin = self._rope[part]
+        if cos.device != device:
+            self._rope[part] = (cos.to(device), sin.to(device))
+        return self._rope[part]
+
+    @property
+    def null_label(self) -> int | None:
+        return self.num_classes if self.num_classes else None
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)  # patch size 1
+        cond = self.t_embed(t)
+        if self.y_embed is not None:
+            if y is None:
+                raise ConfigError("this model is class-conditional: pass labels (or the null label for CFG)")
+            cond = cond + self.y_embed(y)
+        cond = cond[:, None]
+        hidden = self.x_embed(tokens) + self.pos
+        rope = self._rope_for("trunk", x.device)
+        for block in self.blocks:
+            hidden = block(hidden, cond, rope)
+        if self.is_dh:
+            token_cond = self.cond_proj(self.trunk_norm(hidden))
+            hidden = self.head_x_embed(tokens) + self.head_pos
+            rope = self._rope_for("head", x.device)
+            for block in self.head_blocks:
+                hidden = block(hidden, token_cond, rope)
+            cond = token_cond
+        out = self.final(hidden, cond)
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+
+def build_dit(name: str, channels: int, grid: int, num_classes: int = 0) -> DiT:
+    if name not in DIT_MODELS:
+        raise ConfigError(f"model.name: unknown model '{name}'; valid: {', '.join(DIT_MODELS)}")
+    spec = DIT_MODELS[name]
+    if (spec.head_width or spec.width) < channels:
+        import warnings
+
+        warnings.warn(
+            f"{name} has width {spec.head_width or spec.width} below the token dimension {channels}: the RAE paper shows such a "
+            "model cannot fit even a single latent; choose a wider model",
+            stacklevel=2,
+        )
+    return DiT(spec, channels, grid, num_classes)

@@ -1,0 +1,100 @@
+"""``replab diffusion sample``: images from a trained diffusion run (EMA weights), decoded by its RAE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from replab.core.checkpoint import load_modules
+from replab.core.config import from_dict
+from replab.core.errors import CheckpointError, ConfigError
+from replab.core.images import save_grid
+from replab.core.run import Run
+from replab.diffusion.models import DiT
+from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, guided_velocity
+from replab.diffusion.train import DiffusionConfig, build_model
+from replab.diffusion.transport import Transport
+from replab.rae.model import RAE, load_rae
+
+
+def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -> tuple[DiT, DiffusionConfig, RAE]:
+    """The EMA model of a diffusion run's newest checkpoint, its config and its RAE."""
+    folder = Path(run_folder)
+    raw = Run.read_config(folder)
+    if raw.get("kind") != "diffusion":
+        raise ConfigError(f"{folder} is a '{raw.get('kind')}' run, not a diffusion run")
+    config = from_dict(DiffusionConfig, {k: v for k, v in raw.items() if k != "kind"}, str(folder / "config.yaml"))
+    checkpoints = sorted((folder / "checkpoints").glob("step_*[0-9]"))
+    if not checkpoints:
+        raise CheckpointError(f"{folder} holds no checkpoint yet; train it with 'replab diffusion train'")
+    tensors = load_file(str(checkpoints[-1] / "model.safetensors"))
+    if not any(key.startswith("ema.") for key in tensors):
+        raise CheckpointError(f"{checkpoints[-1]} holds no EMA weights ('ema.*'): sampling uses EMA weights")
+    rae, _ = load_rae(config.rae, device)
+    num_classes = int(tensors["ema.y_embed.table.weight"].shape[0]) - 1 if "ema.y_embed.table.weight" in tensors else 0
+    model = build_model(config, rae.latent_shape, num_classes)
+    load_modules({"ema": model}, tensors, str(checkpoints[-1]))
+    return model.to(device).eval(), config, rae
+
+
+@torch.no_grad()
+def generate(
+    model: DiT,
+    rae: RAE,
+    config: DiffusionConfig,
+    labels: torch.Tensor | None,
+    n: int,
+    steps: int | None = None,
+    sampler: str | None = None,
+    guidance: GuidanceConfig | None = None,
+    weak_model: DiT | None = None,
+    seed: int = 0,
+    batch_size: int = 250,
+) -> torch.Tensor:
+    """``n`` images in [0, 1]; ``labels`` (one per image) for class-conditional models."""
+    sampler = sampler or config.sample.sampler
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sampler: unknown '{sampler}'; valid: {', '.join(SAMPLERS)}")
+    if model.num_classes:
+        if labels is None:
+            raise ConfigError("this model is class-conditional: give labels")
+        if labels.min() < 0 or labels.max() >= model.num_classes:
+            raise ConfigError(f"class label out of range: labels must be in 0..{model.num_classes - 1}")
+    if weak_model is not None and (weak_model.channels, weak_model.grid) != (model.channels, model.grid):
+        raise ConfigError(
+            f"the guidance model works on {weak_model.channels}×{weak_model.grid}×{weak_model.grid} latents, "
+            f"this model on {model.channels}×{model.grid}×{model.grid}: AutoGuidance needs the same latent shape"
+        )
+    transport = Transport(config.transport, rae.latent_shape)
+    grid = transport.grid(steps or config.sample.steps)
+    generator = torch.Generator().manual_seed(seed)
+    images = []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        y = labels[start : start + count] if model.num_classes else None
+        velocity = guided_velocity(model, y, guidance or GuidanceConfig(), weak_model, model.null_label)
+        noise = torch.randn((count, *rae.latent_shape), generator=generator)
+        images.append(rae.decode(SAMPLERS[sampler](velocity, noise, grid)))
+    return torch.cat(images)
+
+
+def class_grid_labels(num_classes: int, n: int) -> torch.Tensor:
+    """Labels for a grid with one row per class (``n`` rounded down to whole rows)."""
+    per_row = max(1, n // max(1, num_classes))
+    return torch.arange(num_classes).repeat_interleave(per_row)
+
+
+def sample_grid(
+    run_folder: str | Path, n: int, out: str | Path, steps: int | None = None, sampler: str | None = None,
+    guidance: GuidanceConfig | None = None, weak_run: str | Path | None = None, seed: int = 0,
+) -> Path:  # fmt: skip
+    model, config, rae = load_diffusion(run_folder)
+    weak = load_diffusion(weak_run)[0] if weak_run else None
+    labels = class_grid_labels(model.num_classes, n) if model.num_classes else None
+    count = len(labels) if labels is not None else n
+    images = generate(model, rae, config, labels, count, steps, sampler, guidance, weak, seed)
+    per_row = count // model.num_classes if model.num_classes else min(8, count)
+    rows = [images[i : i + per_row] for i in range(0, count, per_row)]
+    return save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)
