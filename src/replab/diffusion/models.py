@@ -245,8 +245,8 @@ def build_dit(name: str, channels: int, grid: int, num_classes: int = 0) -> DiT:
         import warnings
 
         warnings.warn(
-            f"{name} has width {spec.head_width or spec.width} below the token dimension {channels}: the RAE paper shows such a "
-            "model cannot fit even a single latent; choose a wider model",
+            f"{name} has width {spec.head_width or spec.width} below the token dimension {channels}: the RAE paper "
+            "shows such a model cannot fit even a single latent; choose a wider model",
             stacklevel=2,
         )
     return DiT(spec, channels, grid, num_classes)

@@ -130,8 +130,9 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
                 if (step + 1) % tc.log_every == 0:
                     elapsed, tick = time.perf_counter() - tick, time.perf_counter()
                     loss_all = dist.all_reduce_mean(torch.tensor(total)).item()
+                    rate = tc.log_every * tc.batch_size / elapsed
                     run.log(step + 1, loss=loss_all, grad_norm=grad_norm.item(), lr=lr_at(step, tc),
-                            latents_per_s=tc.log_every * tc.batch_size / elapsed, epoch=order.epoch_of(step + 1))  # fmt: skip
+                            latents_per_s=rate, epoch=order.epoch_of(step + 1))  # fmt: skip
                 if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
                     position = {"samples_seen": (step + 1) * tc.batch_size}
                     run.save(step + 1, modules, optimizers, generators, {"data": position})
