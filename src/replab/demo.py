@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     report = out / "report.md"
     report.write_text(
         "# replab demo: representation autoencoder on Fashion-MNIST\n\n"
-        f"Decoder trained by `replab rae train --preset fmnist --out {rae_run}`.\n\n"
+        f"Decoder trained by `replab rae train --preset fmnist --out {rae_run} {' '.join(args.overrides)}`.\n\n"
         "![originals above reconstructions](recon.png)\n\n"
         "| test images | PSNR (dB) | SSIM | rFD-fmnist |\n|---|---|---|---|\n"
         f"| {results['images']} | {results['psnr_db']:.2f} | {results['ssim']:.4f} | {results['rFD-fmnist']:.3f} |\n\n"

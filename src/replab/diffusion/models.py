@@ -39,6 +39,8 @@ DIT_MODELS: dict[str, DiTSpec] = {
     "DiT-L": DiTSpec(1024, 24, 16),
     "DiT-XL": DiTSpec(1152, 28, 16),
     "DiT-DH-tiny": DiTSpec(64, 2, 2, 128, 2, 2),
+    "DiT-DH-XS": DiTSpec(128, 4, 2, 256, 2, 4),  # CPU-sized, for 7×7×128 Fashion-MNIST latents
+    "DiT-DH-T": DiTSpec(192, 4, 3, 384, 2, 6),
     "DiT-DH-S": DiTSpec(384, 12, 6, 2048, 2, 16),
     "DiT-DH-B": DiTSpec(768, 12, 12, 2048, 2, 16),
     "DiT-DH-L": DiTSpec(1024, 24, 16, 2048, 2, 16),

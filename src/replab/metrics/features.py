@@ -97,6 +97,8 @@ def train_feature_net(config: FeatureNetConfig, out: str | Path) -> Path:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                run.add_units("steps", 1)
+                run.add_units("images", len(index))
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 if (step + 1) % tc.log_every == 0:
