@@ -8,28 +8,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.core.data import load_images
+from replab.core.config import from_dict
+from replab.core.data import DataConfig, load_images
 from replab.core.errors import ConfigError
 from replab.core.run import Run
-from replab.diffusion.sample import generate, load_diffusion
+from replab.diffusion.sample import generate, load_diffusion, resolve_rae
 from replab.metrics.features import FEATURE_LABEL, classify_accuracy, extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
 from replab.metrics.prdc import precision_recall
 
 
 def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist",
-                seed: int = 0) -> dict:  # fmt: skip
+                seed: int = 0, out: str | Path | None = None) -> dict:  # fmt: skip
+    """FD, precision/recall and class accuracy of ``n`` samples; the evaluation run goes to ``out``
+    (default ``<run>/evals/fd``)."""
     if features != "fd-fmnist":
         raise ConfigError(
             f"--features {features}: literature FID needs Inception weights (torch-fidelity or clean-fid) "
             "that this offline build cannot load; use --features fd-fmnist"
         )
     model, config, rae = load_diffusion(run_folder)
-    from replab.rae.model import load_rae
-
-    test = load_images(load_rae(config.rae)[1].data, "test")
+    rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
+    test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
-    with Run(Path(run_folder) / "evals" / "fd", {"run": str(run_folder), "n": n, "steps": steps, "seed": seed},
+    with Run(out or Path(run_folder) / "evals" / "fd", {"run": str(run_folder), "n": n, "steps": steps, "seed": seed},
              kind="diffusion-eval", mutable=("n", "steps", "seed", "run")) as run:  # fmt: skip
         with run.phase("sample"):
             images = generate(model, rae, config, labels, n, steps, seed=seed)

@@ -1,7 +1,11 @@
-"""Latents precomputed once per RAE run: ``<rae run>/latents/{train,test}.safetensors`` (fp16, standardised)."""
+"""Latents precomputed once per RAE run (fp16, standardised): ``<rae run>/latents/{train,test}.safetensors``,
+or ``$REPLAB_CACHE`` (default ``~/.cache/replab``) ``/latents/<hash of the run path>/`` when the RAE run
+is read-only, like the one shipped under assets/."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -12,7 +16,12 @@ from replab.core.data import load_images
 
 
 def latents_path(rae_run: str | Path, split: str) -> Path:
-    return Path(rae_run) / "latents" / f"{split}.safetensors"
+    folder = Path(rae_run).resolve()
+    local = folder / "latents" / f"{split}.safetensors"
+    if local.exists() or os.access(folder, os.W_OK):
+        return local
+    cache = Path(os.environ.get("REPLAB_CACHE") or Path.home() / ".cache" / "replab")
+    return cache / "latents" / hashlib.sha1(str(folder).encode()).hexdigest()[:16] / f"{split}.safetensors"
 
 
 @torch.no_grad()

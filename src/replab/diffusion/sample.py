@@ -19,6 +19,15 @@ from replab.diffusion.transport import Transport
 from replab.rae.model import RAE, load_rae
 
 
+def resolve_rae(rae: str, run_folder: Path) -> Path:
+    """A relative ``rae`` path is taken from the working directory, else from the diffusion run's folder
+    (shipped runs name their RAE as a sibling folder)."""
+    path = Path(rae)
+    if path.is_absolute() or path.exists():
+        return path
+    return run_folder / path
+
+
 def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -> tuple[DiT, DiffusionConfig, RAE]:
     """The EMA model of a diffusion run's newest checkpoint, its config and its RAE."""
     folder = Path(run_folder)
@@ -32,7 +41,7 @@ def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -
     tensors = load_file(str(checkpoints[-1] / "model.safetensors"))
     if not any(key.startswith("ema.") for key in tensors):
         raise CheckpointError(f"{checkpoints[-1]} holds no EMA weights ('ema.*'): sampling uses EMA weights")
-    rae, _ = load_rae(config.rae, device)
+    rae, _ = load_rae(resolve_rae(config.rae, folder), device)
     num_classes = int(tensors["ema.y_embed.table.weight"].shape[0]) - 1 if "ema.y_embed.table.weight" in tensors else 0
     model = build_model(config, rae.latent_shape, num_classes)
     load_modules({"ema": model}, tensors, str(checkpoints[-1]))

@@ -18,12 +18,17 @@ from replab.rae.model import load_rae
 
 @torch.no_grad()
 def reconstruct(
-    run_folder: str | Path, out: str | Path | None = None, n: int | None = None, grid: int = 16, batch_size: int = 250
+    run_folder: str | Path,
+    out: str | Path | None = None,
+    n: int | None = None,
+    grid: int = 16,
+    batch_size: int = 250,
+    eval_folder: str | Path | None = None,
 ) -> dict:
     rae, config = load_rae(run_folder)
     test = load_images(config.data, "test")
     count = min(n or len(test), len(test))
-    eval_folder = Path(run_folder) / "evals" / "reconstruct"
+    eval_folder = Path(eval_folder or Path(run_folder) / "evals" / "reconstruct")
     with Run(
         eval_folder, {"rae_run": str(run_folder), "n": count}, kind="rae-reconstruct", mutable=("n", "rae_run")
     ) as run:
