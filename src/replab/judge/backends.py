@@ -1,0 +1,182 @@
+"""LLM backends chosen by a string: ``openai:<model>`` for any OpenAI-compatible server.
+
+Calls are async with a bounded concurrency; connection errors, timeouts and HTTP 408/409/429/5xx are
+retried with exponential backoff and full jitter, honouring ``Retry-After``. The API key is read from
+an environment variable at call time and is never written to results, cache, logs or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from replab.core.errors import ConfigError, ReplabError
+
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+
+
+class BackendError(ReplabError):
+    """A call that failed for good (after its retries, or with a non-retryable status)."""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class Response:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    attempts: int = 1
+    cached: bool = False
+    finish_reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    timeout_s: float = 120.0
+
+
+class OpenAIBackend:
+    """``POST {base_url}/chat/completions`` on any OpenAI-compatible server (vLLM, SGLang, Ollama,
+    llama.cpp server, the OpenAI API)."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "https://api.openai.com/v1",
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self._client = None
+        self.calls = 0  # HTTP requests made, retries included
+
+    def identity(self) -> dict[str, str]:
+        """What a cached response is keyed on (never the key)."""
+        return {"backend": self.kind, "model": self.model, "base_url": self.base_url}
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env, "")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _get_client(self):
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.retry.timeout_s)
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def complete(self, messages: list[dict[str, str]], params: GenerationParams) -> Response:
+        import httpx
+
+        client = await self._get_client()
+        payload = {"model": self.model, "messages": messages, "temperature": params.temperature,
+                   "max_tokens": params.max_tokens, "top_p": params.top_p}  # fmt: skip
+        if params.seed is not None:
+            payload["seed"] = params.seed
+        last_error = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            delay = None
+            async with self._semaphore:
+                start = time.perf_counter()
+                self.calls += 1
+                try:
+                    reply = await client.post(
+                        f"{self.base_url}/chat/completions", json=payload, headers=self._headers()
+                    )
+                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                    last_error = f"{type(exc).__name__}"
+                else:
+                    if reply.status_code == 200:
+                        try:
+                            return self._parse(reply.json(), time.perf_counter() - start, attempt)
+                        except (ValueError, KeyError, IndexError, TypeError) as exc:
+                            last_error = f"malformed response body ({type(exc).__name__})"
+                    elif reply.status_code in RETRY_STATUSES:
+                        last_error = f"HTTP {reply.status_code}"
+                        delay = _retry_after(reply.headers.get("retry-after"))
+                    else:
+                        raise BackendError(
+                            f"{self.base_url} answered HTTP {reply.status_code} for model {self.model}: "
+                            f"{_scrub(reply.text[:300], self.api_key_env)}"
+                        )
+            if attempt < self.retry.max_attempts:
+                backoff = min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** (attempt - 1))
+                await asyncio.sleep(delay if delay is not None else random.uniform(0, backoff))
+        raise BackendError(
+            f"{self.base_url} model {self.model}: gave up after {self.retry.max_attempts} attempts ({last_error})"
+        )
+
+    @staticmethod
+    def _parse(body: dict[str, Any], latency: float, attempts: int) -> Response:
+        choice = body["choices"][0]
+        text = choice["message"]["content"]
+        if not isinstance(text, str):
+            raise TypeError("content is not a string")
+        usage = body.get("usage") or {}
+        return Response(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            latency_s=latency,
+            attempts=attempts,
+            finish_reason=choice.get("finish_reason"),
+            raw=body,
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date; capped at 60 s."""
+    if not value:
+        return None
+    try:
+        return min(60.0, max(0.0, float(value)))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return None if parsed is None else min(60.0, max(0.0, parsed.timestamp() - time.time()))
+
+
+def _scrub(text: str, api_key_env: str) -> str:
+    key = os.environ.get(api_key_env)
+    return text.replace(key, "***") if key else text
+
+
+def backend_from_string(spec: str, base_url: str | None = None, concurrency: int = 8, **kwargs: Any):
+    """``openai:<model>`` (with ``base_url`` for any compatible server) or ``local:smollm2``."""
+    kind, _, model = spec.partition(":")
+    if kind == "openai" and model:
+        return OpenAIBackend(model, base_url or "https://api.openai.com/v1", concurrency=concurrency, **kwargs)
+    raise ConfigError(f"unknown backend '{spec}'; valid: openai:<model> [--base-url URL]")

@@ -1,0 +1,103 @@
+"""A FAKE OpenAI-compatible chat server for tests only, on 127.0.0.1, with injectable faults.
+
+Each request's fate comes from ``plan(n)`` (n = request number) or, by default, from a seeded random
+draw with ``fault_rate``: 429 with Retry-After, 500, a timeout (no answer in time), a dropped
+connection, or a truncated JSON body. A good answer echoes the last user message.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("429", "500", "timeout", "drop", "truncated")
+
+
+class FakeOpenAIServer:
+    def __init__(self, fault_rate: float = 0.0, seed: int = 0, latency_s: float = 0.0, timeout_sleep_s: float = 2.0,
+                 plan=None) -> None:  # fmt: skip
+        self.fault_rate, self.latency_s, self.timeout_sleep_s = fault_rate, latency_s, timeout_sleep_s
+        self.plan = plan
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []  # every request: headers, body, fate, time
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/v1/chat/completions":
+                    server.requests.append(
+                        {"headers": dict(self.headers), "body": body, "fate": "404", "t": time.time()}
+                    )
+                    return self._send(404, b'{"error": "no such route"}')
+                with server.lock:
+                    n = len(server.requests)
+                    fate = (
+                        server.plan(n)
+                        if server.plan
+                        else (server.rng.choice(FAULTS) if server.rng.random() < server.fault_rate else "ok")
+                    )
+                    server.requests.append(
+                        {"headers": dict(self.headers), "body": body, "fate": fate, "t": time.time()}
+                    )
+                if server.latency_s:
+                    time.sleep(server.latency_s)
+                if fate == "429":
+                    return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.05"})
+                if fate == "500":
+                    return self._send(500, b'{"error": "boom"}')
+                if fate == "timeout":
+                    time.sleep(server.timeout_sleep_s)
+                    return self._send(200, server.answer(body))
+                if fate == "drop":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return None
+                data = server.answer(body)
+                if fate == "truncated":
+                    data = data[: len(data) // 2]
+                return self._send(200, data)
+
+            def _send(self, status: int, data: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def answer(self, body: dict) -> bytes:
+        prompt = body["messages"][-1]["content"]
+        reply = {
+            "choices": [{"message": {"role": "assistant", "content": f"echo: {prompt}"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(prompt.split()) + 1},
+            "model": body["model"],
+        }
+        return json.dumps(reply).encode()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
