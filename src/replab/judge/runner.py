@@ -1,0 +1,92 @@
+"""Evaluation runs: items flow dataset → solver → scorer; one JSON line per finished item.
+
+Resume is by item id: a rerun reads ``results.jsonl``, skips every id finished without error (an
+item that failed is tried again, its new line superseding the old), and drops a last line that a
+kill left half-written. Each line is written whole and flushed before the next, so
+no item is lost or written twice. ``summary.json`` holds the config and the aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from replab.core.errors import DataError
+
+Solver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # item → outputs (responses, parsed scores)
+
+
+def read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished items by id; a torn last line (from a kill) is cut off the file."""
+    if not path.exists():
+        return {}
+    raw = path.read_bytes()
+    keep = raw[: raw.rfind(b"\n") + 1]
+    if len(keep) != len(raw):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(keep))
+    done = {}
+    for number, line in enumerate(keep.decode().splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not a JSON line ({exc}); move the file away to start over") from exc
+        done[record["id"]] = record
+    return done
+
+
+async def run_items(
+    items: Iterable[dict[str, Any]],
+    solve: Solver,
+    out: str | Path,
+    concurrency: int = 8,
+    limit: int | None = None,
+    desc: str = "items",
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run ``solve`` on every item not yet in ``<out>/results.jsonl``; returns all results by id."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.jsonl"
+    done = read_results(path)
+    todo, seen = [], {item_id for item_id, record in done.items() if not record.get("error")}
+    for item in list(items)[:limit]:
+        if "id" not in item:
+            raise DataError(f"an item has no 'id': {str(item)[:80]}")
+        if item["id"] in seen:
+            continue
+        seen.add(item["id"])
+        todo.append(item)
+    bar = tqdm(total=len(done) + len(todo), initial=len(done), desc=desc, unit="item", dynamic_ncols=True,
+               disable=os.environ.get("REPLAB_NO_PROGRESS") == "1")  # fmt: skip
+    semaphore = asyncio.Semaphore(concurrency)
+    lock = asyncio.Lock()
+    with open(path, "a") as handle:
+
+        async def one(item: dict[str, Any]) -> None:
+            async with semaphore:
+                start = time.perf_counter()
+                try:
+                    outputs, error = await solve(item), None
+                except Exception as exc:  # an item that fails is recorded with its error, never dropped
+                    outputs, error = {}, f"{type(exc).__name__}: {exc}"
+                record = {"id": item["id"], "inputs": item, **outputs, "error": error,
+                          "latency_s": round(time.perf_counter() - start, 4)}  # fmt: skip
+            async with lock:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.flush()
+                done[item["id"]] = record
+                bar.update(1)
+                if on_record:
+                    on_record(record)
+
+        await asyncio.gather(*(one(item) for item in todo))
+    bar.close()
+    return done

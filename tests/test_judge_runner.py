@@ -1,0 +1,88 @@
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from replab.core.errors import DataError
+from replab.judge.backends import GenerationParams, OpenAIBackend, RetryPolicy
+from replab.judge.runner import read_results, run_items
+from tests.fake_openai_server import FakeOpenAIServer
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_two_hundred_items_with_twenty_percent_faults(tmp_path):
+    with FakeOpenAIServer(fault_rate=0.2, seed=3, timeout_sleep_s=0.6) as server:
+        backend = OpenAIBackend("m", server.base_url, concurrency=16, retry=RetryPolicy(8, 0.01, 0.05, 0.5))
+
+        async def solve(item):
+            response = await backend.complete([{"role": "user", "content": item["text"]}], GenerationParams())
+            return {"answer": response.text}
+
+        async def go():
+            try:
+                return await run_items([{"id": i, "text": f"t{i}"} for i in range(200)], solve, tmp_path, 16)
+            finally:
+                await backend.aclose()
+
+        results = asyncio.run(go())
+    lines = _lines(tmp_path / "results.jsonl")
+    assert len(lines) == 200 and len({r["id"] for r in lines}) == 200
+    assert all(r["error"] is None and r["answer"] == f"echo: t{r['id']}" for r in lines)
+    assert len(results) == 200 and any(r["fate"] != "ok" for r in server.requests)
+
+
+def test_failed_items_are_retried_on_rerun_and_torn_lines_dropped(tmp_path):
+    calls = []
+
+    async def flaky(item):
+        calls.append(item["id"])
+        if item["id"] == "b" and calls.count("b") == 1:
+            raise RuntimeError("first try fails")
+        return {"answer": item["id"].upper()}
+
+    items = [{"id": "a"}, {"id": "b"}, {"id": "a"}]  # a duplicate id runs once
+    asyncio.run(run_items(items, flaky, tmp_path))
+    with open(tmp_path / "results.jsonl", "a") as handle:
+        handle.write('{"id": "c", "half')  # a line a kill cut short
+    results = asyncio.run(run_items(items, flaky, tmp_path))
+    assert calls == ["a", "b", "b"] and results["b"]["answer"] == "B" and results["b"]["error"] is None
+    assert [r["id"] for r in _lines(tmp_path / "results.jsonl")] == ["a", "b", "b"]
+
+
+def test_a_corrupt_line_is_named(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"id": 1}\nnot json\n')
+    with pytest.raises(DataError, match=r"results.jsonl:2"):
+        read_results(tmp_path / "results.jsonl")
+
+
+def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    n = 60
+    script = [sys.executable, "-m", "tests.judge_run_script"]
+    env = {**os.environ, "REPLAB_NO_PROGRESS": "1"}
+    with FakeOpenAIServer(fault_rate=0.1, seed=5, latency_s=0.05, timeout_sleep_s=0.6) as server:
+        subprocess.run([*script, server.base_url, str(tmp_path / "whole"), str(n)], check=True, env=env)
+        killed = tmp_path / "killed"
+        proc = subprocess.Popen([*script, server.base_url, str(killed), str(n)], env=env)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            path = killed / "results.jsonl"
+            if path.exists() and path.read_text().count("\n") >= 15:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = len(read_results(killed / "results.jsonl"))
+        assert 0 < partial < n, "the run finished before it could be killed"
+        subprocess.run([*script, server.base_url, str(killed), str(n)], check=True, env=env)
+    whole, resumed = _lines(tmp_path / "whole" / "results.jsonl"), _lines(killed / "results.jsonl")
+    assert len(resumed) == n and len({r["id"] for r in resumed}) == n
+    answers = {r["id"]: r["answer"] for r in whole}
+    assert {r["id"]: r["answer"] for r in resumed} == answers
