@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from replab.judge.meta import correlate, format_table, meta_table, plot_table
+
+
+def test_perfect_and_inverse_agreement():
+    human = np.array([0, 1, 2, 3, 4, 5, 6, 2, 3, 1], float)
+    same = correlate(human * 2 + 1, human, n_boot=200)
+    assert same["spearman"]["r"] == pytest.approx(1) and same["pearson"]["r"] == pytest.approx(1)
+    assert correlate(-human, human, n_boot=200)["kendall"]["r"] == pytest.approx(-1)
+
+
+def test_bootstrap_interval_contains_the_estimate_for_noisy_data(tmp_path):
+    rng = np.random.default_rng(0)
+    human = rng.integers(0, 7, 200).astype(float)
+    table = meta_table({"good": human + rng.normal(0, 1, 200), "noise": rng.normal(0, 1, 200)}, human, n_boot=300)
+    good, noise = table["good"]["spearman"], table["noise"]["spearman"]
+    assert good["low"] <= good["r"] <= good["high"] and good["low"] > 0.7
+    assert noise["low"] < 0 < noise["high"]
+    assert "good" in format_table(table) and plot_table(table, tmp_path / "meta.png").exists()
+
+
+def test_too_few_pairs():
+    with pytest.raises(ValueError, match="at least 3"):
+        correlate([1, 2], [1, 2])
