@@ -19,9 +19,10 @@ FAULTS = ("429", "500", "timeout", "drop", "truncated")
 
 class FakeOpenAIServer:
     def __init__(self, fault_rate: float = 0.0, seed: int = 0, latency_s: float = 0.0, timeout_sleep_s: float = 2.0,
-                 plan=None) -> None:  # fmt: skip
+                 plan=None, responder=None) -> None:  # fmt: skip
         self.fault_rate, self.latency_s, self.timeout_sleep_s = fault_rate, latency_s, timeout_sleep_s
         self.plan = plan
+        self.responder = responder  # messages → reply text; default: echo the last user message
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every request: headers, body, fate, time
@@ -83,8 +84,9 @@ class FakeOpenAIServer:
 
     def answer(self, body: dict) -> bytes:
         prompt = body["messages"][-1]["content"]
+        content = self.responder(body["messages"]) if self.responder else f"echo: {prompt}"
         reply = {
-            "choices": [{"message": {"role": "assistant", "content": f"echo: {prompt}"}, "finish_reason": "stop"}],
+            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(prompt.split()) + 1},
             "model": body["model"],
         }

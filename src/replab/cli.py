@@ -65,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preset(p, "fd-fmnist")
     p.add_argument("--out", required=True)
 
+    jd = systems.add_parser("judge", help="DITING translation evaluation with LLM judges")
+    jd = jd.add_subparsers(dest="verb", required=True)
+    p = jd.add_parser("translate", help="the system under test translates each item")
+    p.add_argument("--data", required=True, help="DITING JSONL or the official Label Studio export")
+    p.add_argument("--backend", required=True, help="openai:<model>")
+    p.add_argument("--base-url", default=None, help="any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--out", required=True)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--limit", type=int, default=None)
+    p = jd.add_parser("score", help="BLEU, chrF++, single judge, AgentEval for every (item, system)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--metrics", default="bleu,chrf,agenteval")
+    p.add_argument("--judge-backend", default=None)
+    p.add_argument("--base-url", default=None)
+    p.add_argument("--reference-aware", action="store_true", help="show the reference to the judges")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--limit", type=int, default=None)
+    p = jd.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
+    p.add_argument("--run", required=True)
+    p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
+
     fp = systems.add_parser("footprint", help="energy and carbon of runs").add_subparsers(dest="verb", required=True)
     p = fp.add_parser("report", help="table over runs + bar chart PNG")
     p.add_argument("runs", nargs="+", help="run folders or folders of runs")
@@ -132,6 +153,21 @@ def _dispatch(args: argparse.Namespace) -> int | None:
 
             config = load_config(FeatureNetConfig, "features", args.preset, args.overrides)
             print(f"feature network exported to {train_feature_net(config, args.out)}")
+    elif args.system == "judge":
+        from replab.judge import pipeline
+
+        if args.verb == "translate":
+            out = pipeline.translate(args.data, args.backend, args.out, args.base_url, args.concurrency, args.limit)
+            print(f"translations: {out / 'results.jsonl'}")
+        elif args.verb == "score":
+            metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+            out = pipeline.score(args.run, metrics, args.judge_backend, args.base_url, args.concurrency,
+                                 args.limit, args.reference_aware)  # fmt: skip
+            print(f"scores: {out / 'results.jsonl'}")
+        else:
+            table, png = pipeline.meta(args.run, args.human)
+            print(table)
+            print(f"plot: {png}")
     elif args.system == "footprint":
         from replab.footprint import report
 
