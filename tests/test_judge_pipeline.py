@@ -35,12 +35,13 @@ def test_translate_score_meta(tmp_path, capsys):
         assert main(["judge", "score", "--run", str(run), "--metrics", "bleu,chrf,single,agenteval",
                      "--judge-backend", "openai:judge", "--base-url", url]) == 0  # fmt: skip
         assert len(server.requests) == calls  # a finished evaluation reruns with zero backend calls
-    lines = [json.loads(x) for x in (run / "scores" / "results.jsonl").read_text().splitlines()]
+    folder = run / "scores" / "agenteval+bleu+chrf+single"
+    lines = [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
     assert len(lines) == 12 * 3 and len({r["id"] for r in lines}) == 36  # 2 candidates + the new system each
     good = next(r for r in lines if r["id"] == "idiom-1::good")
     assert good["scores"]["agenteval"] == 5 and good["scores"]["single"] == 5 and good["rounds"] == 1
     assert good["scores"]["bleu"] >= 0 and good["tokens"] > 0 and len(good["responses"]["agenteval"]) == 3
-    summary = json.loads((run / "scores" / "summary.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
     assert summary["mode"] == "reference-free" and "nrefs:1" in summary["signatures"]["bleu"]
     assert main(["judge", "meta", "--run", str(run)]) == 0
     out = capsys.readouterr().out

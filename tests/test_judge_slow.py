@@ -19,8 +19,10 @@ def test_sample_set_with_local_smollm2(tmp_path):
     # every (item, system) pair gets string metrics; the judges (slow on a CPU) score the first 8 pairs
     pipeline.score(run, ["bleu", "chrf"], concurrency=1)
     pipeline.score(run, ["bleu", "chrf", "single", "agenteval"], "local:smollm2", concurrency=1, limit=8)
-    scores = [json.loads(x) for x in (run / "scores" / "results.jsonl").read_text().splitlines()]
-    assert {s["id"] for s in scores} >= {f"{t['id']}::good" for t in translations}
-    judged = [s for s in scores if "agenteval" in s.get("responses", {})]
+    strings = [json.loads(x) for x in (run / "scores" / "bleu+chrf" / "results.jsonl").read_text().splitlines()]
+    assert len(strings) == 36 and {s["id"] for s in strings} >= {f"{t['id']}::good" for t in translations}
+    folder = run / "scores" / "agenteval+bleu+chrf+single"
+    judged = [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
+    assert len(judged) == 8
     # a 135M model often fails the JSON format even after the re-ask: such pairs carry their error
     assert all(s["error"] or s["scores"]["agenteval"] in range(7) for s in judged)

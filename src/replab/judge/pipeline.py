@@ -139,19 +139,21 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
                             for rs in out["responses"].values() for r in rs)  # fmt: skip
         return out
 
+    folder = run / "scores" / "+".join(sorted(metrics))  # each metric set resumes on its own
+
     async def go() -> None:
         try:
-            await run_items(_pairs(run), solve, run / "scores", concurrency, limit, desc="score")
+            await run_items(_pairs(run), solve, folder, concurrency, limit, desc="score")
         finally:
             if backend is not None:
                 await backend.aclose()
 
     asyncio.run(go())
-    _write_json(run / "scores" / "summary.json", {
+    _write_json(folder / "summary.json", {
         "metrics": metrics, "judge_backend": judge_spec, "base_url": base_url,
         "mode": "reference-aware" if with_reference else "reference-free", "signatures": metric_signatures(),
     })  # fmt: skip
-    return run / "scores"
+    return folder
 
 
 def meta(run: str | Path, human: str | Path | None = None, n_boot: int = 1000) -> tuple[str, Path]:
@@ -159,7 +161,12 @@ def meta(run: str | Path, human: str | Path | None = None, n_boot: int = 1000) -
     from replab.judge.meta import format_table, meta_table, plot_table
 
     run = Path(run)
-    scores = read_results(run / "scores" / "results.jsonl")
+    scores: dict[str, dict[str, Any]] = {}
+    for path in sorted((run / "scores").glob("*/results.jsonl")):  # merge the metric sets, pair by pair
+        for key, record in read_results(path).items():
+            merged = scores.setdefault(key, {"scores": {}, "error": None})
+            merged["scores"].update(record.get("scores", {}))
+            merged["error"] = merged["error"] or record.get("error")
     humans: dict[str, float] = {}
     source = human or json.loads((run / "summary.json").read_text())["data"]
     for item in load_data(source):
