@@ -37,6 +37,7 @@ class DiffusionModelConfig:
 class DiffusionTrainConfig(TrainConfig):
     grad_accum: int = 1  # micro-steps per optimizer step; batch_size is the global batch
     ema_decay: float = 0.9995
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + step) / (10 + step)): short runs' EMA forgets the init
 
 
 @dataclass
@@ -122,7 +123,8 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
                     total += loss.item() / tc.grad_accum
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
                 optimizer.step()
-                update_ema(ema, model, tc.ema_decay)
+                decay = min(tc.ema_decay, (1 + step) / (10 + step)) if tc.ema_warmup else tc.ema_decay
+                update_ema(ema, model, decay)
                 run.add_units("steps", 1)
                 run.add_units("images", tc.batch_size)
                 bar.update(1)
