@@ -43,6 +43,9 @@ def test_translate_score_meta(tmp_path, capsys):
     assert good["scores"]["bleu"] >= 0 and good["tokens"] > 0 and len(good["responses"]["agenteval"]) == 3
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["mode"] == "reference-free" and "nrefs:1" in summary["signatures"]["bleu"]
+    assert main(["judge", "score", "--run", str(run), "--metrics", "comet"]) == 0
+    comet = json.loads((run / "scores" / "comet" / "summary.json").read_text())["comet"]
+    assert comet.startswith("skipped: ") or comet.startswith("Unbabel/")  # skipped with its reason, never faked
     assert main(["judge", "meta", "--run", str(run)]) == 0
     out = capsys.readouterr().out
     assert "agenteval" in out and "bootstrap" in out and (run / "meta.png").exists()

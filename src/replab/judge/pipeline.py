@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from replab.judge.cache import CachedBackend, ResponseCache
 from replab.judge.runner import read_results, run_items
 from replab.judge.tasks.translation import DitingItem, load_items, metric_signatures, sentence_metrics
 
-METRICS = ("bleu", "chrf", "single", "agenteval")
+METRICS = ("bleu", "chrf", "comet", "single", "agenteval")
 
 
 def load_data(path: str | Path) -> list[DitingItem]:
@@ -119,12 +120,21 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
         raise ConfigError("--judge-backend is required for the single and agenteval metrics")
     backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite") if needs_judge else None
     params = GenerationParams(max_tokens=300)
+    comet = None
+    if "comet" in metrics:
+        from replab.judge.tasks.translation import Comet
+
+        comet = Comet()
+        if not comet.available:
+            print(f"notice: COMET skipped: {comet.reason}", file=sys.stderr)
 
     async def solve(pair: dict[str, Any]) -> dict[str, Any]:
         item = DitingItem(**pair["item"])
         out: dict[str, Any] = {"system": pair["system"], "scores": {}, "responses": {}}
         if {"bleu", "chrf"} & set(metrics) and item.reference:
             out["scores"].update(sentence_metrics(pair["candidate"], item.reference))
+        if comet is not None and comet.available and item.reference and not item.source.startswith("[source"):
+            out["scores"]["comet"] = comet.score(item.source, pair["candidate"], item.reference)
         if "single" in metrics:
             result = await single_judge(backend, item, pair["candidate"], params, with_reference)
             out["scores"]["single"] = result["scores"]["total"]
@@ -152,6 +162,7 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
     _write_json(folder / "summary.json", {
         "metrics": metrics, "judge_backend": judge_spec, "base_url": base_url,
         "mode": "reference-aware" if with_reference else "reference-free", "signatures": metric_signatures(),
+        "comet": None if comet is None else (comet.model_name if comet.available else f"skipped: {comet.reason}"),
     })  # fmt: skip
     return folder
 
