@@ -23,7 +23,11 @@ def fake_translator_and_judge(messages):
     return json.dumps(verdict)
 
 
-def test_translate_score_meta(tmp_path, capsys):
+SECRET = "sk-pipeline-SECRET-0123456789"
+
+
+def test_translate_score_meta(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     run = tmp_path / "t"
     with FakeOpenAIServer(responder=fake_translator_and_judge) as server:
         url = server.base_url
@@ -51,3 +55,8 @@ def test_translate_score_meta(tmp_path, capsys):
     assert "agenteval" in out and "bootstrap" in out and (run / "meta.png").exists()
     table = json.loads((run / "meta.json").read_text())
     assert table["agenteval"]["spearman"]["r"] > 0.8  # the fake judge agrees with the sample's scores
+    assert all(r["headers"].get("Authorization") == f"Bearer {SECRET}" for r in server.requests)
+    for path in run.rglob("*"):  # results, cache, summaries, plots: the key is in none of them
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in out
