@@ -46,8 +46,13 @@ slow-deps: venv
 test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
 
+# Side-by-side benchmarks; figures and commands are recorded in benchmarks/RESULTS.md.
 bench: venv data
 	$(PY) benchmarks/rae_decoder_vs_sdvae.py
+	$(PY) benchmarks/footprint_overhead.py
+	$(PY) benchmarks/local_vit_probe.py
+	$(PY) -m benchmarks.judge_throughput
+	$(PY) benchmarks/dit_vs_diffusers.py
 
 lint: venv
 	$(PY) -m ruff check src tests benchmarks
