@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=256)
     p = jd.add_parser("score", help="BLEU, chrF++, single judge, AgentEval for every (item, system)")
     p.add_argument("--run", required=True)
     p.add_argument("--metrics", default="bleu,chrf,agenteval")
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-aware", action="store_true", help="show the reference to the judges")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=300)
     p = jd.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True)
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
@@ -156,12 +158,15 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         from replab.judge import pipeline
 
         if args.verb == "translate":
-            out = pipeline.translate(args.data, args.backend, args.out, args.base_url, args.concurrency, args.limit)
+            from replab.judge.backends import GenerationParams
+
+            out = pipeline.translate(args.data, args.backend, args.out, args.base_url, args.concurrency, args.limit,
+                                     GenerationParams(max_tokens=args.max_tokens))  # fmt: skip
             print(f"translations: {out / 'results.jsonl'}")
         elif args.verb == "score":
             metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
             out = pipeline.score(args.run, metrics, args.judge_backend, args.base_url, args.concurrency,
-                                 args.limit, args.reference_aware)  # fmt: skip
+                                 args.limit, args.reference_aware, args.max_tokens)  # fmt: skip
             print(f"scores: {out / 'results.jsonl'}")
         else:
             table, png = pipeline.meta(args.run, args.human)

@@ -108,7 +108,8 @@ def _pairs(run: Path) -> list[dict[str, Any]]:
 
 
 def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, base_url: str | None = None,
-          concurrency: int = 8, limit: int | None = None, with_reference: bool = False) -> Path:  # fmt: skip
+          concurrency: int = 8, limit: int | None = None, with_reference: bool = False,
+          max_tokens: int = 300) -> Path:  # fmt: skip
     from replab.judge.agents import agent_eval, single_judge
 
     run = Path(run)
@@ -119,7 +120,7 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
     if needs_judge and not judge_spec:
         raise ConfigError("--judge-backend is required for the single and agenteval metrics")
     backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite") if needs_judge else None
-    params = GenerationParams(max_tokens=300)
+    params = GenerationParams(max_tokens=max_tokens)
     comet = None
     if "comet" in metrics:
         from replab.judge.tasks.translation import Comet
