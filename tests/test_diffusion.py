@@ -154,3 +154,15 @@ def test_generate_rejects_bad_labels_and_mismatched_guidance(tiny_local_vit):
         generate(model, rae, config, torch.tensor([10]), 1, steps=2)
     with pytest.raises(ConfigError, match="same latent shape"):
         generate(model, rae, config, torch.tensor([1]), 1, steps=2, weak_model=build_dit("DiT-tiny", 16, 7, 10))
+
+
+def test_rope_equals_the_explicit_pairwise_rotation():
+    from replab.diffusion.models import apply_rope, rope_2d
+
+    x = torch.randn(2, 3, 16, 8)  # [B, H, N = 4×4, head_dim]
+    rotations = rope_2d(4, 8)
+    angles = rotations.angle()
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    expected = torch.stack([x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()], -1)
+    assert torch.allclose(apply_rope(x, rotations), expected.flatten(-2), atol=1e-6)
+    assert torch.allclose(apply_rope(x, rotations).norm(dim=-1), x.norm(dim=-1), atol=1e-5)  # a rotation

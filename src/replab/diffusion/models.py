@@ -80,20 +80,21 @@ class LabelEmbedder(nn.Module):
         return self.table(labels)
 
 
-def rope_2d(grid: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables ``[grid², head_dim/2]``: half of the rotary pairs encode rows, half columns."""
+def rope_2d(grid: int, head_dim: int) -> torch.Tensor:
+    """Rotations ``[grid², head_dim/2]`` as unit complex numbers: half of the pairs encode rows, half columns."""
     quarter = head_dim // 4
     freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
     coords = torch.arange(grid, dtype=torch.float32)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     angles = torch.cat([yy.reshape(-1, 1) * freqs, xx.reshape(-1, 1) * freqs], dim=1)
-    return angles.cos(), angles.sin()
+    return torch.polar(torch.ones_like(angles), angles)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
-    return out.type_as(x)
+def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of ``[B, H, N, Dh]``: one complex multiply (cheaper on CPUs than
+    the cos/sin form, whose elementwise ops dominated a DiT-B step)."""
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * rotations).flatten(-2).type_as(x)
 
 
 class Attention(nn.Module):
@@ -105,10 +106,10 @@ class Attention(nn.Module):
         self.k_norm = nn.RMSNorm(width // heads, eps=1e-6)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
+        q, k = apply_rope(self.q_norm(q), rope), apply_rope(self.k_norm(k), rope)
         x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, d))
 
@@ -136,7 +137,7 @@ class DiTBlock(nn.Module):
         self.mlp = SwiGLU(width)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=-1)
         x = x + gate1 * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
@@ -205,10 +206,9 @@ class DiT(nn.Module):
         nn.init.zeros_(self.final.linear.weight)
         nn.init.zeros_(self.final.linear.bias)
 
-    def _rope_for(self, part: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        cos, sin = self._rope[part]
-        if cos.device != device:
-            self._rope[part] = (cos.to(device), sin.to(device))
+    def _rope_for(self, part: str, device: torch.device) -> torch.Tensor:
+        if self._rope[part].device != device:
+            self._rope[part] = self._rope[part].to(device)
         return self._rope[part]
 
     @property
