@@ -160,9 +160,12 @@ class DiT(nn.Module):
 
     ``num_classes = 0`` makes it unconditional."""
 
-    def __init__(self, spec: DiTSpec, channels: int, grid: int, num_classes: int = 0) -> None:
+    def __init__(
+        self, spec: DiTSpec, channels: int, grid: int, num_classes: int = 0, label_init_std: float = 0.02
+    ) -> None:
         super().__init__()
         self.spec, self.channels, self.grid, self.num_classes = spec, channels, grid, num_classes
+        self.label_init_std = label_init_std
         width = spec.width
         self.x_embed = nn.Linear(channels, width)
         self.register_buffer("pos", sincos_2d(width, grid)[None], persistent=False)
@@ -197,7 +200,7 @@ class DiT(nn.Module):
         nn.init.normal_(self.t_embed.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embed.mlp[2].weight, std=0.02)
         if self.y_embed is not None:
-            nn.init.normal_(self.y_embed.table.weight, std=0.02)
+            nn.init.normal_(self.y_embed.table.weight, std=self.label_init_std)
         for block in [*self.blocks, *getattr(self, "head_blocks", [])]:  # adaLN-Zero: each block starts as identity
             nn.init.zeros_(block.ada[-1].weight)
             nn.init.zeros_(block.ada[-1].bias)
@@ -239,7 +242,7 @@ class DiT(nn.Module):
         return out.transpose(1, 2).reshape(b, c, h, w)
 
 
-def build_dit(name: str, channels: int, grid: int, num_classes: int = 0) -> DiT:
+def build_dit(name: str, channels: int, grid: int, num_classes: int = 0, label_init_std: float = 0.02) -> DiT:
     if name not in DIT_MODELS:
         raise ConfigError(f"model.name: unknown model '{name}'; valid: {', '.join(DIT_MODELS)}")
     spec = DIT_MODELS[name]
@@ -251,4 +254,4 @@ def build_dit(name: str, channels: int, grid: int, num_classes: int = 0) -> DiT:
             "shows such a model cannot fit even a single latent; choose a wider model",
             stacklevel=2,
         )
-    return DiT(spec, channels, grid, num_classes)
+    return DiT(spec, channels, grid, num_classes, label_init_std)
