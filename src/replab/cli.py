@@ -87,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
 
+    em = systems.add_parser("embed", help="LCO-EMB: generative LMs as embedding models")
+    em = em.add_subparsers(dest="verb", required=True)
+    p = em.add_parser("train", help="text-only contrastive LoRA")
+    _add_preset(p, "smollm2-wordnet")
+    p.add_argument("--out", required=True)
+    p = em.add_parser("eval", help="held-out WordNet retrieval (nDCG@10, Recall@1/10, MRR), anisotropy, mutual kNN")
+    p.add_argument("--model", required=True, help="a run of 'embed train', a model folder, 'smollm2' or 'minilm'")
+    p.add_argument("--baseline", action="append", default=[], help="also evaluate this model (e.g. minilm)")
+    p.add_argument("--tasks", default="gloss,example", help="gloss (definition→lemma), example (example→definition)")
+    p.add_argument("--held-out", type=int, default=1000)
+    p.add_argument("--docs", type=int, default=5000)
+    p.add_argument("--out", default=None, help="JSON results (default: <run>/evals/wordnet.json for a run)")
+    p = em.add_parser("anisotropy", help="mean pairwise cosine of random WordNet definitions, per layer")
+    p.add_argument("--model", required=True)
+    p.add_argument("--n", type=int, default=500)
+    p = em.add_parser("grsl", help="generation-representation scaling: perplexity vs retrieval after tuning")
+    _add_preset(p, "grsl")
+    p.add_argument("--out", required=True)
+
     fp = systems.add_parser("footprint", help="energy and carbon of runs").add_subparsers(dest="verb", required=True)
     p = fp.add_parser("report", help="table over runs + bar chart PNG")
     p.add_argument("runs", nargs="+", help="run folders or folders of runs")
@@ -172,6 +191,8 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             table, png = pipeline.meta(args.run, args.human)
             print(table)
             print(f"plot: {png}")
+    elif args.system == "embed":
+        _embed(args)
     elif args.system == "footprint":
         from replab.footprint import report
 
@@ -180,6 +201,44 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         else:
             print(report.compare(args.run_a, args.run_b))
     return None
+
+
+def _embed(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from replab.core.config import load_config
+
+    if args.verb == "train":
+        from replab.embed.train import EmbedConfig, train_embedder
+
+        folder = train_embedder(load_config(EmbedConfig, "embed", args.preset, args.overrides), args.out)
+        print(f"adapter: {folder / 'adapter'}\nmerged model (sentence-transformers folder): {folder / 'model'}")
+    elif args.verb == "eval":
+        from replab.embed import evaluate
+
+        tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+        rows = {}
+        for name in [args.model, *args.baseline]:
+            encoder = evaluate.load_encoder(name)
+            rows[name] = evaluate.evaluate_wordnet(encoder, args.held_out, args.docs, tasks=tasks)
+        print(evaluate.format_table(rows))
+        out = Path(args.out) if args.out else None
+        if out is None and (Path(args.model) / "config.yaml").exists():
+            out = Path(args.model) / "evals" / "wordnet.json"
+        if out:
+            evaluate.save_result(rows, out)
+            print(f"results: {out}")
+    elif args.verb == "anisotropy":
+        from replab.embed import evaluate
+
+        embedder = evaluate.load_encoder(args.model)
+        values = evaluate.anisotropy_per_layer(embedder, evaluate.random_texts(args.n))
+        for layer, value in enumerate(values):
+            print(f"  layer {layer:2d}: {value:.3f}")
+    else:
+        from replab.embed.grsl import GRSLConfig, run_grsl
+
+        print(run_grsl(load_config(GRSLConfig, "embed", args.preset, args.overrides), args.out))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def cache_dir() -> Path:
     )
 
 
-def load_smollm2(dtype=None):
-    """(model, tokenizer) on the CPU; the first call converts and caches, later calls read the cache."""
+def smollm2_folder() -> Path:
+    """The cached safetensors folder (model + tokenizer), converted from the GGUF on first use."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -48,6 +48,15 @@ def load_smollm2(dtype=None):
         folder.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+    return folder
+
+
+def load_smollm2(dtype=None):
+    """(model, tokenizer) on the CPU; the first call converts and caches, later calls read the cache."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype or torch.float32).eval()
     return model, tokenizer

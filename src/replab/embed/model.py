@@ -1,0 +1,272 @@
+"""``Embedder``: a generative LM (or the language tower of a VLM) as a text embedding model.
+
+Last-token pooling under left padding, L2-normalised, in the sentence-transformers ``encode`` shape.
+Tokens that every text of a batch shares — the chat prefix and the instruction prompt — are run once
+and their keys/values broadcast to the batch (exact: positions continue after them and padding is
+masked), which removes about a third of the work on short inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from replab.core.errors import ConfigError, DataError
+from replab.core.train import autocast, bf16_supported
+from replab.embed.prompts import PromptConfig, Template, install_template, render_template
+
+log = logging.getLogger(__name__)
+
+EMBEDDER_FILE = "replab_embedder.json"
+POOLINGS = ("last", "mean")
+
+
+def language_tower(model: torch.nn.Module) -> torch.nn.Module:
+    """The text decoder of a vision-language model (Qwen2.5-VL: ``model.language_model``), else the model."""
+    for attr in ("language_model", "text_model"):
+        tower = getattr(model, attr, None)
+        if isinstance(tower, torch.nn.Module):
+            return tower
+    return model
+
+
+def resolve_base(name_or_path: str) -> str:
+    """``smollm2`` → the cached safetensors folder of the offline SmolLM2-135M-Instruct."""
+    if name_or_path == "smollm2":
+        from replab.core.smollm2 import smollm2_folder
+
+        return str(smollm2_folder())
+    return name_or_path
+
+
+class Embedder:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        template: Template,
+        pooling: str = "last",
+        max_length: int = 256,
+        share_prefix: bool = True,
+    ) -> None:
+        if pooling not in POOLINGS:
+            raise ConfigError(f"pooling: unknown '{pooling}'; valid: {', '.join(POOLINGS)}")
+        if max_length <= template.overhead:
+            raise ConfigError(
+                f"max_length={max_length} leaves no room for text after the {template.overhead}-token template"
+            )
+        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.pooling, self.max_length, self.share_prefix = pooling, max_length, share_prefix
+        install_template(tokenizer, template)
+
+    # ---- loading -----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        pooling: str | None = None,
+        prompt: PromptConfig | None = None,
+        max_length: int | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Embedder:
+        """A hub id or folder of a causal LM or VLM (``smollm2`` = the offline default), or a folder
+        that replab saved (its pooling, prompts and template are read back)."""
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_base(name_or_path)
+        saved = Path(path, EMBEDDER_FILE)
+        info = json.loads(saved.read_text()) if saved.exists() else {}
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
+        tower = language_tower(model).eval()
+        if info and prompt is None:
+            template = Template(info["prefix_ids"], info["suffix_ids"], info["prompts"], info["chat"])
+        else:
+            template = render_template(tokenizer, prompt or PromptConfig())
+        return cls(
+            tower,
+            tokenizer,
+            template,
+            pooling=pooling or info.get("pooling", "last"),
+            max_length=max_length or info.get("max_length", 256),
+        )
+
+    def config_dict(self) -> dict:
+        return {"pooling": self.pooling, "max_length": self.max_length, **asdict(self.template)}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    # ---- tokenisation ------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str], prompt_name: str | None = None) -> list[list[int]]:
+        """Token ids per text (template included, truncated to ``max_length`` with a warning)."""
+        if isinstance(texts, str):
+            raise DataError("encode() takes a list of texts; wrap a single text in a list")
+        prompt = self._prompt(prompt_name)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise DataError(f"text {i} is a {type(text).__name__}, not a string")
+            if not text.strip():
+                raise DataError(f"text {i} is empty: an empty text has no meaning to embed")
+        # a text far beyond max_length is clipped in characters first (no text token is shorter than 1 char)
+        limit = 8 * self.max_length
+        clipped = [prompt + t[:limit] for t in texts]
+        rows = self.tokenizer(clipped, truncation=True, max_length=self.max_length)["input_ids"]
+        full = [i for i, r in enumerate(rows) if len(r) == self.max_length]
+        if full:
+            lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
+            cut = [i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length]
+            if cut:
+                log.warning(
+                    "%d text(s) longer than max_length=%d tokens were truncated (first: text %d, %d characters)",
+                    len(cut), self.max_length, cut[0], len(texts[cut[0]]),
+                )  # fmt: skip
+        return rows
+
+    def _prompt(self, prompt_name: str | None) -> str:
+        if prompt_name is None:
+            return ""
+        if prompt_name not in self.template.prompts:
+            raise ConfigError(f"prompt_name: unknown '{prompt_name}'; valid: {', '.join(self.template.prompts)}")
+        return self.template.prompts[prompt_name]
+
+    # ---- forward -----------------------------------------------------------------------------------
+    def embed_ids(self, rows: Sequence[Sequence[int]], layer: int | None = None, group_size: int = 16) -> torch.Tensor:
+        """Pooled (unnormalised) hidden states ``[B, H]`` of token rows; differentiable.
+
+        Rows run in length-sorted groups so that each group pads only to its own longest row (unsorted
+        batches of definitions and lemma strings were mostly padding)."""
+        shared = _common_prefix(rows) if self.share_prefix and self.pooling == "last" and layer is None else 0
+        prefix = self._prefix_states(list(rows[0][:shared])) if shared else None
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        parts = [
+            self._embed_group([rows[i][shared:] for i in order[start : start + group_size]], shared, prefix, layer)
+            for start in range(0, len(rows), group_size)
+        ]
+        inverse = torch.empty(len(rows), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(rows))
+        return torch.cat(parts)[inverse.to(parts[0].device)]
+
+    def _embed_group(self, tails: list, shared: int, prefix, layer: int | None) -> torch.Tensor:
+        pad, device = self.tokenizer.pad_token_id, self.device
+        width = max(len(t) for t in tails)
+        ids = torch.full((len(tails), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(tails), width), dtype=torch.long)
+        for i, t in enumerate(tails):  # left padding: the last real token sits at the last position
+            ids[i, width - len(t) :] = torch.tensor(list(t))
+            mask[i, width - len(t) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (shared + mask.cumsum(1) - 1).clamp(min=shared)
+        kwargs = {}
+        if prefix is not None:
+            kwargs[_cache_arg(self.model)] = self._expand_cache(prefix, len(tails))
+            mask = torch.cat([torch.ones(len(tails), shared, dtype=mask.dtype, device=device), mask], dim=1)
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=layer is not None, **kwargs
+        )
+        hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]
+        if self.pooling == "last":
+            return hidden[:, -1]
+        tail_mask = mask[:, shared:].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * tail_mask).sum(1) / tail_mask.sum(1)
+
+    def _prefix_states(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values of the shared prefix, computed once (batch 1; differentiable)."""
+        from transformers import DynamicCache
+
+        # filled in place: works even where gradient checkpointing switches use_cache off
+        cache = DynamicCache(config=self.model.config)
+        self.model(input_ids=torch.tensor([prefix], device=self.device), **{_cache_arg(self.model): cache})
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _expand_cache(self, states: list[tuple[torch.Tensor, torch.Tensor]], batch: int):
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        for index, (keys, values) in enumerate(states):
+            cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
+        return cache
+
+    # ---- the sentence-transformers-shaped API ------------------------------------------------------
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        normalize_embeddings: bool = True,
+        prompt_name: str | None = None,
+        show_progress_bar: bool | None = None,
+        layer: int | None = None,
+    ) -> np.ndarray:
+        """``[len(texts), dim]`` float32 embeddings, in input order (batches are length-sorted)."""
+        rows = self.tokenize(texts, prompt_name)
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        out = torch.empty((len(rows), self.dim), dtype=torch.float32)
+        if show_progress_bar is None:
+            show_progress_bar = len(rows) > 8 * batch_size and not os.environ.get("REPLAB_NO_PROGRESS")
+        show = show_progress_bar
+        was_training = self.model.training
+        self.model.eval()
+        with autocast(self.device, bf16_supported(self.device)):
+            for start in tqdm(range(0, len(order), batch_size), desc="encode", unit="batch", disable=not show):
+                index = order[start : start + batch_size]
+                pooled = self.embed_ids([rows[i] for i in index], layer, group_size=len(index)).float()
+                if normalize_embeddings:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[index] = pooled.cpu()
+        self.model.train(was_training)
+        return out.numpy()
+
+    def encode_query(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        return self.encode(texts, prompt_name="query", **kwargs)
+
+    def encode_document(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        return self.encode(texts, prompt_name="document", **kwargs)
+
+    @staticmethod
+    def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Cosine similarity matrix ``[len(a), len(b)]``."""
+        a, b = torch.as_tensor(np.asarray(a)), torch.as_tensor(np.asarray(b))
+        return torch.nn.functional.normalize(a.float(), dim=-1) @ torch.nn.functional.normalize(b.float(), dim=-1).T
+
+
+def _quietly(load, *args, **kwargs):
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return load(*args, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix all rows share, leaving every row at least one token of its own."""
+    shortest = min(len(r) for r in rows)
+    n = 0
+    first = rows[0]
+    while n < shortest - 1 and all(r[n] == first[n] for r in rows):
+        n += 1
+    return n
+
+
+def _cache_arg(model: torch.nn.Module) -> str:
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under peft
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

@@ -1,0 +1,83 @@
+"""The LCO-EMB input format, baked into the tokenizer.
+
+Every text becomes ``<chat prefix><instruction prompt><text><one-word-summary suffix>``, rendered once
+with the model's chat template (a minimal system prompt: SmolLM2 otherwise inserts ~20 tokens of its
+own) and split around the text. The prefix and suffix token ids are installed as the fast tokenizer's
+post-processor, so *any* caller of the tokenizer — replab, sentence-transformers, mteb — produces the
+same ids, and truncation cuts the text, never the suffix whose last token is pooled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from replab.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SUMMARY_INSTRUCTION = "\nSummarize the above text in one word:"
+_SLOT = "\u2063REPLAB_TEXT\u2063"  # invisible separator around a marker no real text contains
+
+
+@dataclass
+class PromptConfig:
+    system: str = "You are an embedding model."
+    instruction: str = SUMMARY_INSTRUCTION
+    # prepended to the text (inside the user turn), per role; sentence-transformers "prompts"
+    query: str = ""
+    document: str = ""
+    use_chat_template: bool = True
+
+
+@dataclass
+class Template:
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+    prompts: dict[str, str] = field(default_factory=dict)
+    chat: bool = True
+
+    @property
+    def overhead(self) -> int:
+        return len(self.prefix_ids) + len(self.suffix_ids)
+
+
+def render_template(tokenizer, config: PromptConfig) -> Template:
+    """Split the rendered chat turn around the text slot; a tokenizer without a chat template gets a plain
+    ``<text><instruction>`` format, and the log says so."""
+    chat = bool(config.use_chat_template and getattr(tokenizer, "chat_template", None))
+    if chat:
+        messages = [{"role": "user", "content": _SLOT + config.instruction}]
+        if config.system:
+            messages.insert(0, {"role": "system", "content": config.system})
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        if config.use_chat_template:
+            log.warning("the tokenizer has no chat template: using the plain format '<text>%s'", config.instruction)
+        rendered = _SLOT + config.instruction
+    if rendered.count(_SLOT) != 1:
+        raise ConfigError("the chat template dropped or repeated the user text; set prompt.use_chat_template=false")
+    prefix, suffix = rendered.split(_SLOT)
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"] if s else []  # noqa: E731
+    bos = [tokenizer.bos_token_id] if not chat and tokenizer.bos_token_id is not None else []
+    prompts = {"query": config.query, "document": config.document}
+    return Template(bos + encode(prefix), encode(suffix), prompts, chat)
+
+
+def install_template(tokenizer, template: Template) -> None:
+    """Make ``tokenizer(text)`` produce ``prefix + text + suffix`` and pad on the left."""
+    from tokenizers import processors
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError("replab embeddings need a fast (tokenizers-backed) tokenizer")
+    specials = []
+    pieces = []
+    for name, ids in (("[REPLAB_PREFIX]", template.prefix_ids), ("[REPLAB_SUFFIX]", template.suffix_ids)):
+        if ids:
+            specials.append({"id": name, "ids": ids, "tokens": tokenizer.convert_ids_to_tokens(ids)})
+        pieces.append(name if ids else None)
+    single = " ".join(p for p in (pieces[0], "$A", pieces[1]) if p)
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single=single, special_tokens=specials)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token

@@ -1,0 +1,212 @@
+"""``replab embed train``: text-only contrastive LoRA on a generative LM (LCO-EMB), nanoGPT-short.
+
+Saves three things into the run folder: ``adapter/`` (PEFT), ``model/`` (LoRA merged; also a
+sentence-transformers folder) and checkpoints of the LoRA weights + optimizer for resume.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from replab.core import dist
+from replab.core.config import to_dict
+from replab.core.data import BatchOrder
+from replab.core.errors import ConfigError
+from replab.core.run import Run
+from replab.core.train import RESUMABLE_KEYS, TrainConfig, lr_at, set_lr, setup_threads
+from replab.embed.data import Triplet, load_triplets_jsonl, load_wordnet, split_wordnet, wordnet_triplets
+from replab.embed.loss import contrastive_backward
+from replab.embed.model import EMBEDDER_FILE, Embedder
+from replab.embed.prompts import PromptConfig
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"  # every linear layer of the language model
+
+
+@dataclass
+class EmbedTrainConfig(TrainConfig):
+    lr: float = 4e-4
+    batch_size: int = 32  # triplets per step, over all processes
+    temperature: float = 0.03
+    hard_negatives: bool = True
+    chunk_size: int = 0  # >0: cached (GradCache) loss with chunks of this many texts
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+
+
+@dataclass
+class EmbedDataConfig:
+    source: str = "wordnet"  # "wordnet" or a JSONL of {"anchor", "positive"[, "negative"]}
+    held_out: int = 1000  # WordNet synsets never trained on (the evaluation queries)
+    docs: int = 5000  # evaluation corpus: held-out lemma strings + distractors
+    seed: int = 0
+
+
+@dataclass
+class EmbedConfig:
+    base: str = "smollm2"  # hub id / folder of a causal LM or VLM; "smollm2" = the offline default
+    pooling: str = "last"
+    max_length: int = 80
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    data: EmbedDataConfig = field(default_factory=EmbedDataConfig)
+    train: EmbedTrainConfig = field(default_factory=EmbedTrainConfig)
+
+
+class TrainableWeights(torch.nn.Module):
+    """The trainable parameters of a model as one checkpointable module (LoRA only: megabytes, not the LM)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self._params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {n: p.detach() for n, p in self._params.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True, assign: bool = False):  # type: ignore[override]
+        with torch.no_grad():
+            for n, p in self._params.items():
+                p.copy_(state[n])
+
+
+def load_training_triplets(config: EmbedDataConfig) -> list[Triplet]:
+    if config.source == "wordnet":
+        splits = split_wordnet(load_wordnet(), config.held_out, config.docs, config.seed)
+        return wordnet_triplets(splits.train, config.seed)
+    return load_triplets_jsonl(config.source)
+
+
+def add_lora(embedder: Embedder, settings: LoraSettings, gradient_checkpointing: bool = False) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                      target_modules=settings.target_modules)  # fmt: skip
+    if gradient_checkpointing:
+        embedder.share_prefix = False  # transformers' checkpointed layers refuse a key/value cache
+        model, options = embedder.model, {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
+        embedder.model.enable_input_require_grads()
+    embedder.model = get_peft_model(embedder.model, lora)
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Data-parallel gradient averaging (done by hand: the cached loss runs several backward passes)."""
+    if dist.world_size() > 1:
+        for p in params:
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= dist.world_size()
+
+
+def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet] | None = None) -> Path:
+    tc = config.train
+    world = dist.world_size() if dist.init_from_env() else 1
+    if tc.batch_size % world:
+        raise ConfigError(f"train.batch_size={tc.batch_size} must divide by the {world} processes")
+    setup_threads(tc.threads)
+    torch.manual_seed(tc.seed)
+    random.seed(tc.seed)
+    triplets = triplets if triplets is not None else load_training_triplets(config.data)
+    embedder = Embedder.from_pretrained(
+        config.base, pooling=config.pooling, prompt=config.prompt, max_length=config.max_length
+    )
+    add_lora(embedder, config.lora, tc.gradient_checkpointing)
+    embedder.model.train()
+    params = [p for p in embedder.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    share = tc.batch_size // world
+    order = BatchOrder(len(triplets), tc.batch_size, tc.seed)
+    weights = TrainableWeights(embedder.model)
+
+    with Run(out, to_dict(config), kind="embed", mutable=RESUMABLE_KEYS) as run:
+        state = run.resume({"lora": weights}, {"lora": optimizer})
+        start = state["step"] if state else 0
+        bar = run.progress(tc.steps, start, desc="embed train")
+        tick = time.perf_counter()
+        with run.phase("train"):
+            for step in range(start, tc.steps):
+                set_lr(optimizer, lr_at(step, tc))
+                optimizer.zero_grad(set_to_none=True)
+                index = order.indices(step)[dist.rank() * share : (dist.rank() + 1) * share]
+                batch = [triplets[i] for i in index]
+                use_neg = tc.hard_negatives and all(t.negative for t in batch)
+                loss = contrastive_backward(
+                    embedder.embed_ids,
+                    embedder.tokenize([t.anchor for t in batch], "query"),
+                    embedder.tokenize([t.positive for t in batch], "document"),
+                    embedder.tokenize([t.negative for t in batch], "document") if use_neg else None,
+                    tc.temperature,
+                    tc.chunk_size,
+                )
+                average_gradients(params)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip or float("inf"))
+                optimizer.step()
+                run.add_units("steps", 1)
+                run.add_units("texts", tc.batch_size * (3 if use_neg else 2))
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+                if (step + 1) % tc.log_every == 0:
+                    elapsed, tick = time.perf_counter() - tick, time.perf_counter()
+                    run.log(step + 1, loss=dist.all_reduce_mean(torch.tensor(loss)).item(), grad_norm=grad_norm.item(),
+                            lr=lr_at(step, tc), triplets_per_s=tc.log_every * tc.batch_size / elapsed)  # fmt: skip
+                if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
+                    run.save(step + 1, {"lora": weights}, {"lora": optimizer}, None,
+                             {"data": {"triplets_seen": (step + 1) * tc.batch_size}})  # fmt: skip
+        bar.close()
+        if dist.is_main():
+            with run.phase("save"):
+                save_embedder(embedder, run.folder)
+    dist.barrier()
+    return run.folder
+
+
+def save_embedder(embedder: Embedder, folder: Path) -> None:
+    """``adapter/`` (PEFT) and ``model/`` (merged; loads in replab and in sentence-transformers)."""
+    model = embedder.model
+    model.save_pretrained(folder / "adapter")
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    embedder.model = merged
+    save_sentence_transformers(embedder, folder / "model")
+
+
+def save_sentence_transformers(embedder: Embedder, folder: Path) -> None:
+    """A transformers folder plus sentence-transformers' modules (Transformer → Pooling → Normalize); the
+    prompt template lives in the tokenizer's post-processor, the query/document prompts in ST's prompts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    embedder.model.save_pretrained(folder)
+    embedder.tokenizer.save_pretrained(folder)
+    (folder / EMBEDDER_FILE).write_text(json.dumps(embedder.config_dict(), indent=1))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules, indent=1))
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": embedder.max_length, "do_lower_case": False})
+    )
+    pooling = {"word_embedding_dimension": embedder.dim, "pooling_mode_lasttoken": embedder.pooling == "last",
+               "pooling_mode_mean_tokens": embedder.pooling == "mean", "include_prompt": True}  # fmt: skip
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=1))
+    (folder / "2_Normalize").mkdir(exist_ok=True)
+    st_config = {
+        "prompts": dict(embedder.template.prompts),
+        "default_prompt_name": None,
+        "similarity_fn_name": "cosine",
+    }
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=1))

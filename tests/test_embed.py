@@ -1,0 +1,245 @@
+import json
+import logging
+import math
+import socket
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from replab.core.errors import DataError
+from replab.embed.data import load_triplets_jsonl
+from replab.embed.loss import contrastive_backward, info_nce
+from replab.embed.model import Embedder
+from replab.embed.train import add_lora, train_embedder
+from tests.embed_helpers import TRIPLETS, ddp_worker, make_tiny_lm, tiny_config
+
+TEXTS = ["a dog", "the cat sat on the mat", "fox", "a large feline of the genus panthera jumps"]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    return make_tiny_lm(tmp_path_factory.mktemp("lm") / "lm")
+
+
+def test_last_token_pooling_under_left_padding(tiny_lm):
+    embedder = Embedder.from_pretrained(str(tiny_lm))
+    rows = embedder.tokenize(TEXTS)
+    assert len({len(r) for r in rows}) > 1  # the batch really is padded
+    embedder.share_prefix = False
+    batched = embedder.embed_ids(rows, group_size=len(rows))
+    for i, row in enumerate(rows):  # unpadded, one at a time, straight through the model
+        hidden = embedder.model(input_ids=torch.tensor([row])).last_hidden_state
+        assert torch.allclose(batched[i], hidden[0, -1], atol=1e-5)
+
+
+def test_shared_prefix_cache_and_grouping_are_exact(tiny_lm):
+    embedder = Embedder.from_pretrained(str(tiny_lm))
+    shared = embedder.encode(TEXTS, batch_size=3)
+    embedder.share_prefix = False
+    plain = embedder.encode(TEXTS, batch_size=4)
+    assert np.abs(shared - plain).max() < 1e-5
+    norms = np.linalg.norm(plain, axis=1)
+    assert np.allclose(norms, 1, atol=1e-5)
+    assert torch.allclose(Embedder.similarity(plain, plain).diagonal(), torch.ones(len(TEXTS)), atol=1e-5)
+
+
+def test_mean_pooling_counts_real_tokens_only(tiny_lm):
+    embedder = Embedder.from_pretrained(str(tiny_lm), pooling="mean")
+    rows = embedder.tokenize(TEXTS)
+    batched = embedder.embed_ids(rows)
+    for i, row in enumerate(rows):
+        hidden = embedder.model(input_ids=torch.tensor([row])).last_hidden_state
+        assert torch.allclose(batched[i], hidden[0].mean(0), atol=1e-5)
+
+
+def test_info_nce_equals_hand_computation():
+    gen = torch.Generator().manual_seed(0)
+    a, p, n = (torch.randn(3, 5, generator=gen) for _ in range(3))
+    tau = 0.05
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    docs = [unit(v) for v in torch.cat([p, n]).numpy()]
+    expected = 0.0
+    for i in range(3):
+        logits = [float(unit(a[i].numpy()) @ d) / tau for d in docs]
+        expected += -(logits[i] - math.log(sum(math.exp(x) for x in logits)))
+    assert info_nce(a, p, n, tau).item() == pytest.approx(expected / 3, rel=1e-5)
+
+
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _lora_embedder(lm: Path, dropout: float) -> Embedder:
+    from replab.embed.train import LoraSettings
+
+    torch.manual_seed(0)
+    embedder = Embedder.from_pretrained(str(lm))
+    add_lora(embedder, LoraSettings(r=4, alpha=8, dropout=dropout))
+    with torch.no_grad():  # LoRA B starts at zero; make the adapter active so every gradient is exercised
+        for name, p in embedder.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    return embedder.model.train() and embedder
+
+
+def _triplet_rows(embedder: Embedder) -> list[list[list[int]]]:
+    return [embedder.tokenize([getattr(t, f) for t in TRIPLETS[:8]]) for f in ("anchor", "positive", "negative")]
+
+
+def test_cached_loss_equals_plain_loss(tiny_lm):
+    results = []
+    for chunk in (0, 3):
+        embedder = _lora_embedder(tiny_lm, dropout=0.0)
+        loss = contrastive_backward(embedder.embed_ids, *_triplet_rows(embedder), temperature=0.05, chunk_size=chunk)
+        results.append((loss, _grads(embedder.model)))
+    (loss_plain, grads_plain), (loss_cached, grads_cached) = results
+    assert loss_cached == pytest.approx(loss_plain, rel=1e-5)
+    assert grads_plain.keys() == grads_cached.keys() and len(grads_plain) == 2 * 7 * 2  # A and B, 7 linears, 2 layers
+    for key in grads_plain:
+        assert torch.allclose(grads_plain[key], grads_cached[key], atol=1e-5), key
+
+
+def test_cached_loss_replays_dropout_masks(tiny_lm):
+    """With dropout, the cached gradient equals the gradient of the same chunks run with a graph."""
+    embedder = _lora_embedder(tiny_lm, dropout=0.3)
+    rows = _triplet_rows(embedder)
+    torch.manual_seed(1)
+    embeddings = [torch.cat([embedder.embed_ids(g[i : i + 3]) for i in range(0, len(g), 3)]) for g in rows]
+    reference_loss = info_nce(*embeddings, temperature=0.05)
+    reference_loss.backward()
+    reference = _grads(embedder.model)
+    embedder.model.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    loss = contrastive_backward(embedder.embed_ids, *rows, temperature=0.05, chunk_size=3)
+    assert loss == pytest.approx(reference_loss.item(), rel=1e-5)
+    for key, grad in _grads(embedder.model).items():
+        assert torch.allclose(grad, reference[key], atol=1e-5), key
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_lm):
+    from replab.embed.train import LoraSettings
+
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        embedder = Embedder.from_pretrained(str(tiny_lm))
+        add_lora(embedder, LoraSettings(r=4, alpha=8, dropout=0.0), gradient_checkpointing=checkpointing)
+        embedder.model.train()
+        rows = [embedder.tokenize([getattr(t, f) for t in TRIPLETS[:4]]) for f in ("anchor", "positive", "negative")]
+        contrastive_backward(embedder.embed_ids, *rows, temperature=0.05)
+        grads.append(_grads(embedder.model))
+    for key in grads[0]:
+        assert torch.allclose(grads[0][key], grads[1][key], atol=1e-5), key
+
+
+def test_training_lowers_the_loss_and_saves_a_sentence_transformers_folder(tiny_lm, tmp_path):
+    config = tiny_config(tiny_lm, "train.steps=12", "train.lr=3e-3")
+    folder = train_embedder(config, tmp_path / "run", TRIPLETS)
+    losses = [
+        m["loss"] for m in (json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()) if "loss" in m
+    ]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert (folder / "adapter" / "adapter_config.json").exists()
+
+    from sentence_transformers import SentenceTransformer
+
+    mine = Embedder.from_pretrained(str(folder / "model"))
+    theirs = SentenceTransformer(str(folder / "model"), device="cpu")
+    ours = mine.encode(TEXTS)
+    assert np.abs(ours - theirs.encode(TEXTS)).max() < 1e-5
+    # the merged model differs from the untuned base: training changed something
+    base = Embedder.from_pretrained(str(tiny_lm)).encode(TEXTS)
+    assert np.abs(ours - base).max() > 1e-3
+
+
+def test_resume_equals_uninterrupted(tiny_lm, tmp_path):
+    train_embedder(tiny_config(tiny_lm, "train.steps=4"), tmp_path / "whole", TRIPLETS)
+    train_embedder(tiny_config(tiny_lm, "train.steps=2"), tmp_path / "split", TRIPLETS)
+    train_embedder(tiny_config(tiny_lm, "train.steps=4"), tmp_path / "split", TRIPLETS)
+    a = load_file(str(tmp_path / "whole/checkpoints/step_00000004/model.safetensors"))
+    b = load_file(str(tmp_path / "split/checkpoints/step_00000004/model.safetensors"))
+    assert a.keys() == b.keys() and all("lora" in k for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_gather_equals_one_process(tiny_lm, tmp_path):
+    train_embedder(tiny_config(tiny_lm), tmp_path / "single", TRIPLETS)
+    torch.multiprocessing.spawn(ddp_worker, args=(2, str(tiny_lm), str(tmp_path / "ddp"), _free_port()), nprocs=2)
+    a = load_file(str(tmp_path / "single/checkpoints/step_00000003/model.safetensors"))
+    b = load_file(str(tmp_path / "ddp/checkpoints/step_00000003/model.safetensors"))
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    single = [json.loads(x) for x in (tmp_path / "single/metrics.jsonl").read_text().splitlines()]
+    ddp = [json.loads(x) for x in (tmp_path / "ddp/metrics.jsonl").read_text().splitlines()]
+    losses = lambda rows: [r["loss"] for r in rows if "loss" in r]  # noqa: E731
+    assert losses(single) == pytest.approx(losses(ddp), rel=1e-5)
+
+
+def test_mteb_style_encode_call(tiny_lm):
+    from replab.embed.evaluate import MTEBEncoder
+
+    class PromptType(str, Enum):  # mteb's enum, redefined here: the test must not download anything
+        query = "query"
+        document = "document"
+
+    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder.template.prompts.update(query="Query:\n", document="Passage:\n")
+    wrapped = MTEBEncoder(embedder)
+    got = wrapped.encode(TEXTS, task_name="NFCorpus", prompt_type=PromptType.query, batch_size=2)
+    assert isinstance(got, np.ndarray) and got.shape == (len(TEXTS), embedder.dim)
+    assert np.allclose(got, embedder.encode_query(TEXTS), atol=1e-6)
+    assert not np.allclose(got, embedder.encode_document(TEXTS), atol=1e-4)
+    assert np.allclose(wrapped.encode(TEXTS, task_name="STS12"), embedder.encode(TEXTS), atol=1e-6)
+
+
+def test_bad_inputs(tiny_lm, tmp_path, caplog):
+    embedder = Embedder.from_pretrained(str(tiny_lm))
+    with pytest.raises(DataError, match="text 1 is empty"):
+        embedder.encode(["fine", "  "])
+    with caplog.at_level(logging.WARNING, logger="replab.embed.model"):
+        out = embedder.encode(["dog " * 25_000])
+    assert out.shape == (1, embedder.dim) and "truncated" in caplog.text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "negative": "d"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: field 'positive'"):
+        load_triplets_jsonl(bad)
+
+
+def test_model_without_chat_template_uses_the_plain_format(tmp_path, caplog):
+    lm = make_tiny_lm(tmp_path / "plain", chat_template=False)
+    with caplog.at_level(logging.WARNING, logger="replab.embed.prompts"):
+        embedder = Embedder.from_pretrained(str(lm))
+    assert "no chat template" in caplog.text and not embedder.template.chat
+    text = embedder.tokenizer.decode(embedder.tokenize(["a dog"])[0])
+    assert text.endswith("a dog\nSummarize the above text in one word:")
+
+
+def test_vision_language_model_uses_its_language_tower(tmp_path):
+    from transformers import AutoTokenizer, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    lm = make_tiny_lm(tmp_path / "lm")
+    tokenizer = AutoTokenizer.from_pretrained(lm)
+    mrope = {"type": "mrope", "mrope_section": [1, 1, 2]}
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, rope_scaling=mrope)  # fmt: skip
+    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, fullatt_block_indexes=[0])  # fmt: skip
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+    torch.manual_seed(0)
+    Qwen2_5_VLForConditionalGeneration(config).save_pretrained(tmp_path / "vlm")
+    tokenizer.save_pretrained(tmp_path / "vlm")
+    embedder = Embedder.from_pretrained(str(tmp_path / "vlm"))
+    assert "Vision" not in type(embedder.model).__name__ and not hasattr(embedder.model, "visual")
+    out = embedder.encode(TEXTS)
+    assert out.shape == (len(TEXTS), 32) and np.isfinite(out).all()
