@@ -43,10 +43,44 @@ def test_relative_rae_paths_resolve_against_the_run_folder(tmp_path, monkeypatch
     assert resolve_rae("../rae-fmnist", tmp_path / "assets" / "dit") == tmp_path / "assets" / "dit" / "../rae-fmnist"
 
 
-@pytest.mark.parametrize("features", ["inception"])
-def test_inception_features_need_a_download(features, tmp_path):
+def test_inception_fid_without_a_library_says_what_to_install(monkeypatch):
+    import sys
+
+    import torch
+
+    from replab.core.errors import ConfigError
+    from replab.metrics.inception import inception_fid
+
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # None in sys.modules makes the import fail
+    monkeypatch.setitem(sys.modules, "cleanfid", None)
+    with pytest.raises(ConfigError, match="torch-fidelity or clean-fid"):
+        inception_fid(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8))
+
+
+def test_inception_fid_hands_uint8_rgb_images_to_torch_fidelity(monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    from replab.metrics.inception import inception_fid
+
+    seen = {}
+
+    def fake_calculate_metrics(input1, input2, fid, cuda, verbose):  # a fake torch-fidelity, for this test only
+        seen.update(first=input1[0], n=(len(input1), len(input2)), fid=fid)
+        return {"frechet_inception_distance": 12.5}
+
+    monkeypatch.setitem(sys.modules, "torch_fidelity", types.SimpleNamespace(calculate_metrics=fake_calculate_metrics))
+    value, library = inception_fid(torch.ones(3, 1, 8, 8), torch.zeros(5, 1, 8, 8))
+    assert (value, library) == (12.5, "torch-fidelity")
+    assert seen["n"] == (3, 5) and seen["fid"] is True
+    assert seen["first"].dtype == torch.uint8 and seen["first"].shape == (3, 8, 8) and seen["first"].max() == 255
+
+
+def test_unknown_feature_network_is_refused(tmp_path):
     from replab.core.errors import ConfigError
     from replab.diffusion.evaluate import evaluate_fd
 
-    with pytest.raises(ConfigError, match="Inception"):
-        evaluate_fd(tmp_path, features=features)
+    with pytest.raises(ConfigError, match="unknown; valid: fd-fmnist, inception"):
+        evaluate_fd(tmp_path, features="vgg")

@@ -243,3 +243,22 @@ def test_vision_language_model_uses_its_language_tower(tmp_path):
     assert "Vision" not in type(embedder.model).__name__ and not hasattr(embedder.model, "visual")
     out = embedder.encode(TEXTS)
     assert out.shape == (len(TEXTS), 32) and np.isfinite(out).all()
+
+
+def test_grsl_runs_end_to_end_on_tiny_bases(tmp_path):
+    from replab.core.config import apply_overrides
+    from replab.embed.grsl import GRSLConfig, run_grsl
+
+    config = apply_overrides(GRSLConfig(), [
+        "tiny.width=32", "tiny.depth=1", "tiny.heads=2", "tiny.vocab=400", "tiny.seq_len=16", "tiny.batch_size=4",
+        "tiny.checkpoints=[0,3,6,12]", "smollm2=false", "contrastive_steps=2", "contrastive_batch_size=4",
+        "lora_r=4", "held_out=20", "docs=60", "perplexity_lines=10",
+    ])  # fmt: skip
+    table = run_grsl(config, tmp_path / "grsl")
+    assert "Spearman" in table and (tmp_path / "grsl" / "grsl.png").exists()
+    results = sorted((tmp_path / "grsl" / "results").glob("*.json"))
+    assert len(results) == 4
+    ppl = {json.loads(p.read_text())["base"]: json.loads(p.read_text())["word_perplexity"] for p in results}
+    assert ppl["tiny LM, 12 steps"] < ppl["tiny LM, 0 steps"]  # pre-training makes a better generator
+    # rerun resumes: nothing is recomputed, the same table comes back
+    assert run_grsl(config, tmp_path / "grsl") == table

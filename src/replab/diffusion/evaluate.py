@@ -22,11 +22,8 @@ def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None,
                 seed: int = 0, out: str | Path | None = None) -> dict:  # fmt: skip
     """FD, precision/recall and class accuracy of ``n`` samples; the evaluation run goes to ``out``
     (default ``<run>/evals/fd``)."""
-    if features != "fd-fmnist":
-        raise ConfigError(
-            f"--features {features}: literature FID needs Inception weights (torch-fidelity or clean-fid) "
-            "that this offline build cannot load; use --features fd-fmnist"
-        )
+    if features not in ("fd-fmnist", "inception"):
+        raise ConfigError(f"--features {features}: unknown; valid: fd-fmnist, inception")
     model, config, rae = load_diffusion(run_folder)
     rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
     test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
@@ -48,6 +45,11 @@ def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None,
             }
             precision, recall = precision_recall(real[: min(n, 5000)], fake[:5000])
             results.update(precision=precision, recall=recall)
+            if features == "inception":
+                from replab.metrics.inception import inception_fid
+
+                results["FID"], library = inception_fid(images, test.float(slice(0, min(len(test), 10000))))
+                results["fid_library"] = f"{library} (Inception-v3, literature FID)"
             if labels is not None:
                 accuracy = classify_accuracy(net, images, labels)
                 real_accuracy = classify_accuracy(net, test.float(), test.labels)
