@@ -1,7 +1,8 @@
 """Training-step time: replab's DiT versus diffusers' ``DiTTransformer2DModel``, one process, same threads.
 
 Both at DiT-B size (width 768, 12 layers, 12 heads, MLP ratio 4) on 16×16 RAE tokens of 768 channels
-(patch 1, 256 tokens), class-conditional with 1,000 classes; one step = forward + MSE + backward +
+(patch 1, 256 tokens), class-conditional with 1,000 classes, replab as the official RAE config
+(QK-norm off; ``--qk-norm`` turns it on); one step = forward + MSE + backward +
 AdamW. The median of interleaved repeats is reported with the replab / diffusers ratio, plus
 replab's 50-step Euler sampling throughput at this size.
 
@@ -35,9 +36,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sample-batch", type=int, default=4)
+    parser.add_argument("--qk-norm", action="store_true", help="RMSNorm on q and k (off in the official RAE config)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    ours = build_dit("DiT-B", 768, 16, num_classes=1000)
+    ours = build_dit("DiT-B", 768, 16, num_classes=1000, qk_norm=args.qk_norm)
     peer = diffusers_dit()
     x = torch.randn(args.batch, 768, 16, 16)
     t = torch.rand(args.batch)
@@ -66,7 +68,8 @@ def main() -> None:
             times[name].append(one_step(name))
     median = {k: statistics.median(v) for k, v in times.items()}
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, (m, _, _) in steps.items()}
-    print(f"threads={torch.get_num_threads()} batch={args.batch}, 256 tokens × 768 channels, median of {args.repeats}")
+    print(f"threads={torch.get_num_threads()} batch={args.batch}, 256 tokens × 768 channels, median of {args.repeats}, "
+          f"replab QK-norm {'on' if args.qk_norm else 'off (official RAE config)'}")  # fmt: skip
     for name in steps:
         print(f"  {name:<10} {params[name]:7.1f} M params  {median[name]:.3f} s/step")
     print(f"  replab / diffusers step time: {median['replab'] / median['diffusers']:.3f}x")

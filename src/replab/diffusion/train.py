@@ -35,6 +35,9 @@ class DiffusionModelConfig:
     # class signal stays ~25x weaker than the timestep embedding it is added to (measured), so short presets
     # start it at the timestep embedding's scale.
     label_init_std: float = 0.02
+    # RMSNorm on queries and keys. The RAE/LightningDiT ImageNet configs leave it off (their presets say
+    # so); on here by default so that runs saved before this switch existed load unchanged.
+    qk_norm: bool = True
 
 
 @dataclass
@@ -62,7 +65,7 @@ class DiffusionConfig:
 def build_model(config: DiffusionConfig, latent_shape: tuple[int, int, int], num_classes: int) -> DiT:
     channels, grid, _ = latent_shape
     classes = num_classes if config.model.class_conditional else 0
-    return build_dit(config.model.name, channels, grid, classes, config.model.label_init_std)
+    return build_dit(config.model.name, channels, grid, classes, config.model.label_init_std, config.model.qk_norm)
 
 
 @torch.no_grad()
