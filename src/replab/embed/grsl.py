@@ -202,7 +202,8 @@ def run_grsl(config: GRSLConfig, out: str | Path) -> str:
             embed = EmbedConfig(base=folder)
             embed.lora.r, embed.lora.alpha, embed.lora.dropout = config.lora_r, 2 * config.lora_r, 0.0
             tc = embed.train
-            tc.steps, tc.batch_size, tc.lr = config.contrastive_steps, config.contrastive_batch_size, config.contrastive_lr
+            tc.steps, tc.batch_size = config.contrastive_steps, config.contrastive_batch_size
+            tc.lr = config.contrastive_lr
             tc.warmup_steps, tc.ckpt_every, tc.log_every, tc.seed = 5, config.contrastive_steps, 10, config.seed
             with run.phase(f"tune {name}"):
                 train_embedder(embed, tuned_run, triplets)
@@ -243,7 +244,7 @@ def summarise(results: list[dict], out: Path) -> dict:
     png = out / "grsl.png"
     fig.savefig(png, dpi=120)
     plt.close(fig)
-    lines = ["| base | word perplexity | nDCG@10 untuned | nDCG@10 tuned | anisotropy (tuned) |", "|---|---|---|---|---|"]
+    lines = ["| base | word perplexity | nDCG@10 untuned | nDCG@10 tuned | anisotropy (tuned) |", "|---" * 5 + "|"]
     for r in results:
         lines.append(f"| {r['base']} | {r['word_perplexity']:.1f} | {r['untuned']['ndcg@10']:.3f} | "
                      f"{r['tuned']['ndcg@10']:.3f} | {r['anisotropy_tuned']:.3f} |")  # fmt: skip
