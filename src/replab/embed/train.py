@@ -146,9 +146,9 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
                 use_neg = tc.hard_negatives and all(t.negative for t in batch)
                 loss = contrastive_backward(
                     embedder.embed_ids,
-                    embedder.tokenize([t.anchor for t in batch], "query"),
-                    embedder.tokenize([t.positive for t in batch], "document"),
-                    embedder.tokenize([t.negative for t in batch], "document") if use_neg else None,
+                    embedder.tokenize([t.anchor for t in batch], "query", warn=False),
+                    embedder.tokenize([t.positive for t in batch], "document", warn=False),
+                    embedder.tokenize([t.negative for t in batch], "document", warn=False) if use_neg else None,
                     tc.temperature,
                     tc.chunk_size,
                 )
