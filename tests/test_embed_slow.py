@@ -13,8 +13,8 @@ def test_smollm2_trains_saves_and_evaluates(tmp_path):
     from replab.embed.evaluate import evaluate_wordnet, load_encoder
     from replab.embed.train import EmbedConfig, train_embedder
 
-    config = load_config(EmbedConfig, "embed", "smollm2-wordnet",
-                         ["train.steps=3", "train.batch_size=8", "train.warmup_steps=1", "train.ckpt_every=3"])  # fmt: skip
+    overrides = ["train.steps=3", "train.batch_size=8", "train.warmup_steps=1", "train.ckpt_every=3"]
+    config = load_config(EmbedConfig, "embed", "smollm2-wordnet", overrides)
     folder = train_embedder(config, tmp_path / "emb")
     texts = ["a domestic animal that barks", "dog, domestic dog"]
     ours = load_encoder(str(folder)).encode(texts)
