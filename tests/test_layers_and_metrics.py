@@ -40,3 +40,22 @@ def test_frechet_distance_of_gaussians_matches_closed_form():
 def test_frechet_of_a_sample_with_itself_is_zero():
     features = np.random.default_rng(0).normal(size=(500, 8))
     assert abs(frechet_from_features(features, features)) < 1e-6
+
+
+def test_rms_norm_matches_torch_forward_and_backward():
+    import torch
+
+    from replab.core.layers import RMSNorm
+
+    x = torch.randn(4, 5, 16, dtype=torch.float64, requires_grad=True)
+    ours, ref = RMSNorm(16).double(), torch.nn.RMSNorm(16, eps=1e-6).double()
+    with torch.no_grad():
+        ours.weight.normal_()
+        ref.weight.copy_(ours.weight)
+    grad = torch.randn_like(x)
+    ours(x).backward(grad)
+    got = (x.grad.clone(), ours.weight.grad.clone())
+    x.grad = None
+    ref(x).backward(grad)
+    assert torch.allclose(got[0], x.grad) and torch.allclose(got[1], ref.weight.grad)
+    assert torch.autograd.gradcheck(RMSNorm(16, affine=False).double(), (x,))

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from replab.core.errors import ConfigError
-from replab.core.layers import sincos_2d
+from replab.core.layers import RMSNorm, sincos_2d
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(width, 3 * width)
-        self.q_norm = nn.RMSNorm(width // heads, eps=1e-6) if qk_norm else nn.Identity()
-        self.k_norm = nn.RMSNorm(width // heads, eps=1e-6) if qk_norm else nn.Identity()
+        self.q_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
         self.proj = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
@@ -131,9 +131,9 @@ class DiTBlock(nn.Module):
 
     def __init__(self, width: int, heads: int, qk_norm: bool = True) -> None:
         super().__init__()
-        self.norm1 = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.norm1 = RMSNorm(width, affine=False)
         self.attn = Attention(width, heads, qk_norm)
-        self.norm2 = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.norm2 = RMSNorm(width, affine=False)
         self.mlp = SwiGLU(width)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
@@ -146,7 +146,7 @@ class DiTBlock(nn.Module):
 class FinalLayer(nn.Module):
     def __init__(self, width: int, out_dim: int) -> None:
         super().__init__()
-        self.norm = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+        self.norm = RMSNorm(width, affine=False)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
         self.linear = nn.Linear(width, out_dim)
 
@@ -181,7 +181,7 @@ class DiT(nn.Module):
         self._rope = {"trunk": rope_2d(grid, width // spec.heads)}
         if spec.head_width:
             hw = spec.head_width
-            self.trunk_norm = nn.RMSNorm(width, eps=1e-6, elementwise_affine=False)
+            self.trunk_norm = RMSNorm(width, affine=False)
             self.cond_proj = nn.Linear(width, hw)
             self.head_x_embed = nn.Linear(channels, hw)
             self.register_buffer("head_pos", sincos_2d(hw, grid)[None], persistent=False)
