@@ -91,8 +91,8 @@ def rope_2d(grid: int, head_dim: int) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive channel pairs of ``[B, H, N, Dh]``: one complex multiply (cheaper on CPUs than
-    the cos/sin form, whose elementwise ops dominated a DiT-B step)."""
+    """Rotate consecutive channel pairs of ``x [..., Dh]`` by ``rotations`` (broadcast to ``[..., Dh/2]``):
+    one complex multiply (cheaper on CPUs than the cos/sin form, whose elementwise ops dominated a DiT-B step)."""
     pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
     return torch.view_as_real(pairs * rotations).flatten(-2).type_as(x)
 
@@ -100,7 +100,7 @@ def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
 class Attention(nn.Module):
     def __init__(self, width: int, heads: int, qk_norm: bool = True) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.qk_norm = heads, qk_norm
         self.qkv = nn.Linear(width, 3 * width)
         self.q_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
@@ -108,9 +108,14 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        qk = apply_rope(torch.stack([self.q_norm(q), self.k_norm(k)]), rope)  # both rotated in one multiply
-        x = F.scaled_dot_product_attention(qk[0], qk[1], v)
+        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads)
+        if self.qk_norm:
+            qk = torch.stack([self.q_norm(qkv[:, :, 0]), self.k_norm(qkv[:, :, 1])], dim=2)
+        else:
+            qk = qkv[:, :, :2]  # a view: q and k are rotated in place of the fused layout, with no copy first
+        qk = apply_rope(qk, rope[:, None, None])  # [B, N, 2, H, Dh], both in one complex multiply
+        q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
+        x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, d))
 
 
