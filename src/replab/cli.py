@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--features", default="fd-fmnist", choices=["fd-fmnist", "inception"])
+    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
     p = ev.add_parser("train-features", help="train the FD-fmnist feature network")
     _add_preset(p, "fd-fmnist")
     p.add_argument("--out", required=True)
@@ -165,7 +166,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         if args.verb == "fd":
             from replab.diffusion.evaluate import evaluate_fd
 
-            results = evaluate_fd(args.run, args.n, args.steps, args.features)
+            results = evaluate_fd(args.run, args.n, args.steps, args.features, cfg_scale=args.cfg)
             for key, value in results.items():
                 print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
         elif args.verb == "train-features":

@@ -13,25 +13,27 @@ from replab.core.data import DataConfig, load_images
 from replab.core.errors import ConfigError
 from replab.core.run import Run
 from replab.diffusion.sample import generate, load_diffusion, resolve_rae
+from replab.diffusion.samplers import GuidanceConfig
 from replab.metrics.features import FEATURE_LABEL, classify_accuracy, extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
 from replab.metrics.prdc import precision_recall
 
 
 def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist",
-                seed: int = 0, out: str | Path | None = None) -> dict:  # fmt: skip
-    """FD, precision/recall and class accuracy of ``n`` samples; the evaluation run goes to ``out``
-    (default ``<run>/evals/fd``)."""
+                seed: int = 0, out: str | Path | None = None, cfg_scale: float = 1.0) -> dict:  # fmt: skip
+    """FD, precision/recall and class accuracy of ``n`` samples (classifier-free guidance ``cfg_scale``,
+    1 = none); the evaluation run goes to ``out`` (default ``<run>/evals/fd``)."""
     if features not in ("fd-fmnist", "inception"):
         raise ConfigError(f"--features {features}: unknown; valid: fd-fmnist, inception")
     model, config, rae = load_diffusion(run_folder)
     rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
     test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
-    with Run(out or Path(run_folder) / "evals" / "fd", {"run": str(run_folder), "n": n, "steps": steps, "seed": seed},
-             kind="diffusion-eval", mutable=("n", "steps", "seed", "run")) as run:  # fmt: skip
+    settings = {"run": str(run_folder), "n": n, "steps": steps, "seed": seed, "cfg_scale": cfg_scale}
+    with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=tuple(settings)) as run:
         with run.phase("sample"):
-            images = generate(model, rae, config, labels, n, steps, seed=seed)
+            guidance = GuidanceConfig(cfg_scale=cfg_scale)
+            images = generate(model, rae, config, labels, n, steps, guidance=guidance, seed=seed)
             run.add_units("images", n)
         with run.phase("eval"):
             net, _ = load_feature_net()
@@ -42,6 +44,7 @@ def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None,
                 "features": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not FID)",
                 "n": n,
                 "steps": steps or config.sample.steps,
+                "cfg_scale": cfg_scale,
             }
             precision, recall = precision_recall(real[: min(n, 5000)], fake[:5000])
             results.update(precision=precision, recall=recall)
