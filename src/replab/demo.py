@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"== 2/3 train a fresh DiT-DH-XS for {args.train_steps} steps on the same latents")
     config = load_config(DiffusionConfig, "diffusion", "fmnist", [f"rae={rae}"])
     config = apply_overrides(
-        config, [f"train.steps={args.train_steps}", "train.warmup_steps=20", "train.ckpt_every=50"]
+        config,
+        [f"train.steps={args.train_steps}", "train.warmup_steps=20", "train.ckpt_every=50", "train_images=10000"],
     )
     fresh = train_diffusion(config, out / "dit")
     fresh_grid = sample_grid(fresh, n=80, out=out / "fresh_samples.png")

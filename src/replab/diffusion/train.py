@@ -56,6 +56,7 @@ class SampleConfig:
 @dataclass
 class DiffusionConfig:
     rae: str = ""  # the RAE run whose latents the model learns
+    train_images: int = 0  # learn only the first N training images (0 = all; a demo-sized run needs fewer)
     model: DiffusionModelConfig = field(default_factory=DiffusionModelConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
@@ -85,10 +86,11 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     rank, world = dist.rank(), dist.world_size()
     torch.manual_seed(tc.seed)
     device = default_device()
-    latents, labels = load_or_encode(config.rae, "train") if dist.is_main() else (None, None)
+    limit = config.train_images
+    latents, labels = load_or_encode(config.rae, "train", limit=limit) if dist.is_main() else (None, None)
     dist.barrier()
     if latents is None:
-        latents, labels = load_or_encode(config.rae, "train")
+        latents, labels = load_or_encode(config.rae, "train", limit=limit)
     num_classes = int(labels.max()) + 1
     model = build_model(config, tuple(latents.shape[1:]), num_classes).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
