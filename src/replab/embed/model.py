@@ -123,7 +123,8 @@ class Embedder:
                 raise DataError(f"text {i} is a {type(text).__name__}, not a string")
             if not text.strip():
                 raise DataError(f"text {i} is empty: an empty text has no meaning to embed")
-        # a text far beyond max_length is clipped in characters first (no text token is shorter than 1 char)
+        # a text far beyond max_length is clipped in characters before tokenising (a 100k-character text
+        # would otherwise be tokenised whole only to be cut); tokens average well under 8 characters
         limit = 8 * self.max_length
         clipped = [prompt + t[:limit] for t in texts]
         rows = self.tokenizer(clipped, truncation=True, max_length=self.max_length)["input_ids"]
@@ -131,6 +132,7 @@ class Embedder:
         if full and warn:
             lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
             cut = [i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length]
+            cut = sorted(set(cut) | {i for i, t in enumerate(texts) if len(t) > limit})
             if cut:
                 log.warning(
                     "%d text(s) longer than max_length=%d tokens were truncated (first: text %d, %d characters)",
