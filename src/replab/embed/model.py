@@ -129,10 +129,10 @@ class Embedder:
         clipped = [prompt + t[:limit] for t in texts]
         rows = self.tokenizer(clipped, truncation=True, max_length=self.max_length)["input_ids"]
         full = [i for i, r in enumerate(rows) if len(r) == self.max_length]
-        if full and warn:
+        clipped_chars = {i for i, t in enumerate(texts) if len(t) > limit}
+        if warn and (full or clipped_chars):
             lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
-            cut = [i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length]
-            cut = sorted(set(cut) | {i for i, t in enumerate(texts) if len(t) > limit})
+            cut = sorted(clipped_chars | {i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length})
             if cut:
                 log.warning(
                     "%d text(s) longer than max_length=%d tokens were truncated (first: text %d, %d characters)",
