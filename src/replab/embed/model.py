@@ -132,7 +132,8 @@ class Embedder:
         clipped_chars = {i for i, t in enumerate(texts) if len(t) > limit}
         if warn and (full or clipped_chars):
             lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
-            cut = sorted(clipped_chars | {i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length})
+            over = {i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length}
+            cut = sorted(clipped_chars | over)
             if cut:
                 log.warning(
                     "%d text(s) longer than max_length=%d tokens were truncated (first: text %d, %d characters)",
