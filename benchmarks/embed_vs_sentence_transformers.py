@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from peft import LoraConfig
+    from peft import LoraConfig, inject_adapter_in_model
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
@@ -77,8 +77,13 @@ def main() -> None:
         for name, p in ours.model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.01)
-    theirs.add_adapter(LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=0.0, target_modules="all-linear"))
+    # the same peft LoRA injected into sentence-transformers' transformer (its add_adapter needs peft >= 0.22,
+    # which PyPI does not offer here); base weights frozen as peft's get_peft_model does on our side
     transformer = theirs[0].auto_model if hasattr(theirs[0], "auto_model") else theirs[0].model
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=0.0, target_modules="all-linear")
+    inject_adapter_in_model(config, transformer)
+    for name, p in transformer.named_parameters():
+        p.requires_grad_("lora_" in name)
     mine = {n.removeprefix("base_model.model."): p for n, p in ours.model.named_parameters() if "lora" in n}
     copied = 0
     with torch.no_grad():
