@@ -262,3 +262,17 @@ def test_grsl_runs_end_to_end_on_tiny_bases(tmp_path):
     assert ppl["tiny LM, 12 steps"] < ppl["tiny LM, 0 steps"]  # pre-training makes a better generator
     # rerun resumes: nothing is recomputed, the same table comes back
     assert run_grsl(config, tmp_path / "grsl") == table
+
+
+def test_all_layers_in_one_forward_match_single_layers(tiny_lm):
+    from replab.embed.evaluate import anisotropy_per_layer
+    from replab.embed.model import ALL_LAYERS
+
+    embedder = Embedder.from_pretrained(str(tiny_lm))
+    every = embedder.encode(TEXTS, batch_size=3, layer=ALL_LAYERS)
+    assert every.shape == (3, len(TEXTS), embedder.dim)  # embeddings + 2 layers
+    for k in range(3):
+        assert np.allclose(every[k], embedder.encode(TEXTS, layer=k), atol=1e-5)
+    assert np.allclose(every[-1], embedder.encode(TEXTS), atol=1e-5)
+    values = anisotropy_per_layer(embedder, TEXTS)
+    assert len(values) == 3 and all(-1 <= v <= 1 + 1e-9 for v in values)

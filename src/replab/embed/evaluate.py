@@ -93,8 +93,10 @@ def evaluate_wordnet(
 
 def anisotropy_per_layer(embedder, texts: list[str], batch_size: int = 64) -> list[float]:
     """Mean pairwise cosine of the last-token states of every layer (0 = token embeddings)."""
-    layers = embedder.model.config.num_hidden_layers
-    return [anisotropy(embedder.encode(texts, batch_size=batch_size, layer=k)) for k in range(layers + 1)]
+    from replab.embed.model import ALL_LAYERS
+
+    states = embedder.encode(texts, batch_size=batch_size, layer=ALL_LAYERS)
+    return [anisotropy(layer) for layer in states]
 
 
 def random_texts(n: int, seed: int = 0) -> list[str]:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDER_FILE = "replab_embedder.json"
 POOLINGS = ("last", "mean")
+ALL_LAYERS = -1000  # ``layer`` value asking for the pooled states of every layer at once
 
 
 def language_tower(model: torch.nn.Module) -> torch.nn.Module:
@@ -163,7 +164,7 @@ class Embedder:
         ]
         inverse = torch.empty(len(rows), dtype=torch.long)
         inverse[torch.tensor(order)] = torch.arange(len(rows))
-        return torch.cat(parts)[inverse.to(parts[0].device)]
+        return torch.cat(parts, dim=-2).index_select(-2, inverse.to(parts[0].device))
 
     def _embed_group(self, tails: list, shared: int, prefix, layer: int | None) -> torch.Tensor:
         pad, device = self.tokenizer.pad_token_id, self.device
@@ -182,11 +183,16 @@ class Embedder:
         out = self.model(
             input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=layer is not None, **kwargs
         )
-        hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]
+        if layer is None:
+            hidden = out.last_hidden_state
+        elif layer == ALL_LAYERS:  # every layer from one forward: [layers + 1, B, T, H]
+            hidden = torch.stack(out.hidden_states)
+        else:
+            hidden = out.hidden_states[layer]
         if self.pooling == "last":
-            return hidden[:, -1]
+            return hidden[..., -1, :]
         tail_mask = mask[:, shared:].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * tail_mask).sum(1) / tail_mask.sum(1)
+        return (hidden * tail_mask).sum(-2) / tail_mask.sum(-2)
 
     def _prefix_states(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Keys and values of the shared prefix, computed once (batch 1; differentiable)."""
@@ -216,10 +222,12 @@ class Embedder:
         show_progress_bar: bool | None = None,
         layer: int | None = None,
     ) -> np.ndarray:
-        """``[len(texts), dim]`` float32 embeddings, in input order (batches are length-sorted)."""
+        """``[len(texts), dim]`` float32 embeddings, in input order (batches are length-sorted);
+        ``layer=ALL_LAYERS`` gives ``[layers + 1, len(texts), dim]`` from one forward per batch."""
         rows = self.tokenize(texts, prompt_name)
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        out = torch.empty((len(rows), self.dim), dtype=torch.float32)
+        depth = self.model.config.num_hidden_layers + 1 if layer == ALL_LAYERS else None
+        out = torch.empty((*([depth] if depth else []), len(rows), self.dim), dtype=torch.float32)
         if show_progress_bar is None:
             show_progress_bar = len(rows) > 8 * batch_size and not os.environ.get("REPLAB_NO_PROGRESS")
         show = show_progress_bar
@@ -231,7 +239,7 @@ class Embedder:
                 pooled = self.embed_ids([rows[i] for i in index], layer, group_size=len(index)).float()
                 if normalize_embeddings:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[index] = pooled.cpu()
+                out[..., index, :] = pooled.cpu()
         self.model.train(was_training)
         return out.numpy()
 
