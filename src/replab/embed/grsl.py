@@ -21,7 +21,7 @@ import torch
 
 from replab.core.errors import ConfigError
 from replab.core.run import Run
-from replab.core.train import setup_threads
+from replab.core.train import set_lr, setup_threads
 from replab.embed.data import WordNetSplits, load_wordnet, split_wordnet, wordnet_text, wordnet_triplets
 
 
@@ -83,6 +83,16 @@ def lm_batches(stream: torch.Tensor, seq_len: int, batch_size: int, seed: int):
         yield torch.stack([stream[s : s + seq_len] for s in starts])
 
 
+def next_token_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ids: torch.Tensor) -> float:
+    """One optimizer step of next-token loss on ``ids [B, T]`` (gradients clipped to norm 1)."""
+    loss = model(input_ids=ids, labels=ids).loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
 def pretrain_tiny_lm(config: TinyLMConfig, texts: list[str], out: Path, seed: int) -> dict[int, Path]:
     """A small Llama trained from scratch; a HF folder saved at every step in ``config.checkpoints``."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -107,15 +117,8 @@ def pretrain_tiny_lm(config: TinyLMConfig, texts: list[str], out: Path, seed: in
             tokenizer.save_pretrained(folders[step])
         if step == last:
             break
-        lr = config.lr * min(1.0, (step + 1) / 50)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        ids = next(batches)
-        loss = model(input_ids=ids, labels=ids).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        set_lr(optimizer, config.lr * min(1.0, (step + 1) / 50))
+        next_token_step(model, optimizer, next(batches))
     return folders
 
 
@@ -131,12 +134,7 @@ def continual_pretrain(base: str, texts: list[str], out: Path, config: GRSLConfi
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.cpt_lr, betas=(0.9, 0.95))
     batches = lm_batches(token_stream(tokenizer, texts[:20000]), 64, config.cpt_batch_size, config.seed)
     for _ in range(config.cpt_steps):
-        ids = next(batches)
-        loss = model(input_ids=ids, labels=ids).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        next_token_step(model, optimizer, next(batches))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
