@@ -72,9 +72,9 @@ def tiny_config(lm: Path, *overrides: str) -> EmbedConfig:
     return apply_overrides(EmbedConfig(), base + list(overrides))
 
 
-def ddp_worker(rank: int, world: int, lm: str, out: str, port: int) -> None:
+def ddp_worker(rank: int, world: int, lm: str, out: str, port: int, *overrides: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     os.environ["REPLAB_NO_PROGRESS"] = "1"
     torch.set_num_threads(1)
-    train_embedder(tiny_config(Path(lm)), out, TRIPLETS)
+    train_embedder(tiny_config(Path(lm), *overrides), out, TRIPLETS)
     torch.distributed.destroy_process_group()

@@ -69,6 +69,25 @@ def test_info_nce_equals_hand_computation():
     assert info_nce(a, p, n, tau).item() == pytest.approx(expected / 3, rel=1e-5)
 
 
+def test_same_side_negatives_equal_hand_computation():
+    """GTE's improved loss: the partition of pair i adds anchor i vs other anchors, positive i vs other
+    positives, and positive i vs other anchors."""
+    gen = torch.Generator().manual_seed(1)
+    a, p, n = (torch.randn(3, 5, generator=gen) for _ in range(3))
+    tau = 0.05
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    A, P, N = ([unit(v) for v in x.numpy()] for x in (a, p, n))
+    expected = 0.0
+    for i in range(3):
+        positive = float(A[i] @ P[i]) / tau
+        others = [float(A[i] @ d) / tau for d in P + N]
+        others += [
+            float(x @ y) / tau for j in range(3) if j != i for x, y in ((A[i], A[j]), (P[i], P[j]), (P[i], A[j]))
+        ]
+        expected += -(positive - math.log(sum(math.exp(x) for x in others)))
+    assert info_nce(a, p, n, tau, same_side=True).item() == pytest.approx(expected / 3, rel=1e-5)
+
+
 def _grads(model) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -90,11 +109,13 @@ def _triplet_rows(embedder: Embedder) -> list[list[list[int]]]:
     return [embedder.tokenize([getattr(t, f) for t in TRIPLETS[:8]]) for f in ("anchor", "positive", "negative")]
 
 
-def test_cached_loss_equals_plain_loss(tiny_lm):
+@pytest.mark.parametrize("same_side", [False, True])
+def test_cached_loss_equals_plain_loss(tiny_lm, same_side):
     results = []
     for chunk in (0, 3):
         embedder = _lora_embedder(tiny_lm, dropout=0.0)
-        loss = contrastive_backward(embedder.embed_ids, *_triplet_rows(embedder), temperature=0.05, chunk_size=chunk)
+        rows = _triplet_rows(embedder)
+        loss = contrastive_backward(embedder.embed_ids, *rows, temperature=0.05, chunk_size=chunk, same_side=same_side)
         results.append((loss, _grads(embedder.model)))
     (loss_plain, grads_plain), (loss_cached, grads_cached) = results
     assert loss_cached == pytest.approx(loss_plain, rel=1e-5)
@@ -173,9 +194,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_gather_equals_one_process(tiny_lm, tmp_path):
-    train_embedder(tiny_config(tiny_lm), tmp_path / "single", TRIPLETS)
-    torch.multiprocessing.spawn(ddp_worker, args=(2, str(tiny_lm), str(tmp_path / "ddp"), _free_port()), nprocs=2)
+@pytest.mark.parametrize("same_side", [False, True])
+def test_ddp_gather_equals_one_process(tiny_lm, tmp_path, same_side):
+    overrides = (f"train.same_side_negatives={same_side}",)
+    train_embedder(tiny_config(tiny_lm, *overrides), tmp_path / "single", TRIPLETS)
+    args = (2, str(tiny_lm), str(tmp_path / "ddp"), _free_port(), *overrides)
+    torch.multiprocessing.spawn(ddp_worker, args=args, nprocs=2)
     a = load_file(str(tmp_path / "single/checkpoints/step_00000003/model.safetensors"))
     b = load_file(str(tmp_path / "ddp/checkpoints/step_00000003/model.safetensors"))
     for key in a:

@@ -40,6 +40,7 @@ class EmbedTrainConfig(TrainConfig):
     batch_size: int = 32  # triplets per step, over all processes
     temperature: float = 0.03
     hard_negatives: bool = True
+    same_side_negatives: bool = False  # GTE's improved loss: also repel anchors from anchors, docs from docs
     chunk_size: int = 0  # >0: cached (GradCache) loss with chunks of this many texts
     gradient_checkpointing: bool = False
     bf16: bool = False
@@ -132,7 +133,7 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
     order = BatchOrder(len(triplets), tc.batch_size, tc.seed)
     weights = TrainableWeights(embedder.model)
 
-    with Run(out, to_dict(config), kind="embed", mutable=RESUMABLE_KEYS) as run:
+    with Run(out, to_dict(config), kind="embed", mutable=RESUMABLE_KEYS, defaults=to_dict(EmbedConfig())) as run:
         state = run.resume({"lora": weights}, {"lora": optimizer})
         start = state["step"] if state else 0
         bar = run.progress(tc.steps, start, desc="embed train")
@@ -151,6 +152,7 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
                     embedder.tokenize([t.negative for t in batch], "document", warn=False) if use_neg else None,
                     tc.temperature,
                     tc.chunk_size,
+                    tc.same_side_negatives,
                 )
                 average_gradients(params)
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip or float("inf"))
