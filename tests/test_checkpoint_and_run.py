@@ -89,3 +89,14 @@ def test_run_writes_footprint(tmp_path):
 
     footprint = json.loads((tmp_path / "run" / "footprint.json").read_text())
     assert footprint["units"] == {"steps": 10} and footprint["phases"]["train"]["units"] == {"steps": 10}
+
+
+def test_setting_added_after_a_run_reads_as_its_default(tmp_path):
+    folder = tmp_path / "run"
+    Run(folder, {"model": {"size": "tiny"}}, kind="test", track_footprint=False)
+    defaults = {"model": {"size": "S", "qk_norm": True}}
+    Run(folder, {"model": {"size": "tiny", "qk_norm": True}}, kind="test", track_footprint=False, defaults=defaults)
+    with pytest.raises(CheckpointError, match="model.qk_norm: True in the run, False now"):
+        Run(
+            folder, {"model": {"size": "tiny", "qk_norm": False}}, kind="test", track_footprint=False, defaults=defaults
+        )

@@ -55,8 +55,11 @@ class Run:
         mutable: Iterable[str] = (),
         keep_checkpoints: int = 2,
         track_footprint: bool = True,
+        defaults: dict[str, Any] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        # a setting added after a run was saved reads as its default there, so old runs still resume
+        self._defaults = _flatten(json.loads(json.dumps(defaults or {})))
         self.kind = kind
         self.config = json.loads(json.dumps(config))  # plain lists and dicts, as YAML reads them back
         self.keep_checkpoints = keep_checkpoints
@@ -77,7 +80,7 @@ class Run:
                 saved = yaml.safe_load(path.read_text()) or {}
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-            old, new = _flatten(saved), _flatten(record)
+            old, new = {**self._defaults, **_flatten(saved)}, _flatten(record)
             diffs = [
                 f"{key}: {old.get(key, '(absent)')!r} in the run, {new.get(key, '(absent)')!r} now"
                 for key in sorted(set(old) | set(new))

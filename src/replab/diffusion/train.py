@@ -22,7 +22,7 @@ from replab.core.errors import ConfigError
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, autocast, default_device, lr_at, set_lr, setup_threads
 from replab.diffusion.latents import load_or_encode
-from replab.diffusion.models import DiT, build_dit
+from replab.diffusion.models import BlockStyle, DiT, build_dit
 from replab.diffusion.transport import Transport, TransportConfig
 
 
@@ -38,6 +38,9 @@ class DiffusionModelConfig:
     # RMSNorm on queries and keys. The RAE/LightningDiT ImageNet configs leave it off (their presets say
     # so); on here by default so that runs saved before this switch existed load unchanged.
     qk_norm: bool = True
+    rope: bool = True  # 2D rotary position embedding on queries and keys
+    swiglu: bool = True  # SwiGLU feed-forward; false: DiT's GELU MLP
+    rms_norm: bool = True  # false: LayerNorm (all four false: the original DiT block)
 
 
 @dataclass
@@ -66,7 +69,9 @@ class DiffusionConfig:
 def build_model(config: DiffusionConfig, latent_shape: tuple[int, int, int], num_classes: int) -> DiT:
     channels, grid, _ = latent_shape
     classes = num_classes if config.model.class_conditional else 0
-    return build_dit(config.model.name, channels, grid, classes, config.model.label_init_std, config.model.qk_norm)
+    m = config.model
+    style = BlockStyle(qk_norm=m.qk_norm, rope=m.rope, swiglu=m.swiglu, rms_norm=m.rms_norm)
+    return build_dit(m.name, channels, grid, classes, m.label_init_std, style)
 
 
 @torch.no_grad()
@@ -101,7 +106,9 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model)
 
-    with Run(out, to_dict(config), kind="diffusion", mutable=RESUMABLE_KEYS) as run:
+    with Run(
+        out, to_dict(config), kind="diffusion", mutable=RESUMABLE_KEYS, defaults=to_dict(DiffusionConfig())
+    ) as run:
         modules, optimizers, generators = {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws}
         state = run.resume(modules, optimizers, generators)
         start = state["step"] if state else 0
