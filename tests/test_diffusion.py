@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from replab.core.errors import CheckpointError, ConfigError
-from replab.diffusion.models import build_dit
+from replab.diffusion.models import ORIGINAL_DIT, BlockStyle, build_dit
 from replab.diffusion.samplers import GuidanceConfig, euler, guided_velocity, heun
 from replab.diffusion.train import train_diffusion
 from replab.diffusion.transport import Transport, TransportConfig, shift_alpha, time_shift
@@ -74,9 +74,10 @@ def test_paper_model_sizes_on_the_meta_device():
     assert sum(p.numel() for p in small.parameters()) / 1e6 == pytest.approx(196, rel=0.01)
 
 
-def test_loss_falls_on_a_fixed_batch():
+@pytest.mark.parametrize("style", [BlockStyle(), ORIGINAL_DIT], ids=["rae-style", "original-dit"])
+def test_loss_falls_on_a_fixed_batch(style):
     torch.manual_seed(0)
-    model = build_dit("DiT-DH-tiny", 8, 4, num_classes=3)
+    model = build_dit("DiT-DH-tiny", 8, 4, num_classes=3, style=style)
     transport = Transport(TransportConfig(), (8, 4, 4))
     x, y = torch.randn(16, 8, 4, 4), torch.arange(16) % 3
     gen = torch.Generator().manual_seed(0)
@@ -166,3 +167,36 @@ def test_rope_equals_the_explicit_pairwise_rotation():
     expected = torch.stack([x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()], -1)
     assert torch.allclose(apply_rope(x, rotations), expected.flatten(-2), atol=1e-6)
     assert torch.allclose(apply_rope(x, rotations).norm(dim=-1), x.norm(dim=-1), atol=1e-5)  # a rotation
+
+
+def test_original_dit_style_has_the_original_block():
+    block = build_dit("DiT-tiny", 8, 4, style=ORIGINAL_DIT).blocks[0]
+    assert isinstance(block.norm1, torch.nn.LayerNorm) and isinstance(block.mlp[1], torch.nn.GELU)
+    assert not block.attn.rope and not block.attn.qk_norm
+    modern = build_dit("DiT-tiny", 8, 4).blocks[0]
+    assert not isinstance(modern.norm1, torch.nn.LayerNorm) and modern.attn.rope
+
+
+def test_pixel_codec_round_trips_and_standardises():
+    from replab.diffusion.codecs import PixelCodec
+
+    images = torch.rand(20, 1, 28, 28)
+    codec = PixelCodec(1, 28, patch=4)
+    codec.fit_stats(torch.nn.functional.pixel_unshuffle(images, 4))
+    latents = codec.encode(images)
+    assert latents.shape == (20, 16, 7, 7) and codec.latent_shape == (16, 7, 7)
+    assert latents.mean().abs() < 1e-5 and (latents.std((0, 2, 3)) - 1).abs().max() < 0.05
+    assert torch.allclose(codec.decode(latents), images, atol=1e-5)
+
+
+def test_conv_vae_learns_and_standardises_its_latents():
+    from replab.diffusion.codecs import train_conv_vae
+
+    gen = torch.Generator().manual_seed(0)
+    patterns = torch.nn.functional.interpolate(torch.rand(4, 1, 7, 7, generator=gen), size=28, mode="bilinear")
+    images = patterns.repeat(16, 1, 1, 1)
+    vae = train_conv_vae(images, steps=300, batch_size=16, lr=3e-3, width=8)
+    latents = vae.encode(images)
+    assert latents.shape == (64, 4, 7, 7) and (latents.mean((0, 2, 3)).abs() < 1e-4).all()
+    error = (vae.decode(latents) - images).pow(2).mean()
+    assert error < 0.2 * images.var()  # reconstructs far better than predicting the mean image

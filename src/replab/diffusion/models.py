@@ -1,7 +1,8 @@
 """DiT and DiT-DH in one file.
 
 DiT (Peebles & Xie) with the modernisations of the RAE code: adaLN-Zero conditioning, RMSNorm,
-SwiGLU feed-forward, 2D rotary position embedding, QK-norm, ``F.scaled_dot_product_attention``.
+SwiGLU feed-forward, 2D rotary position embedding, QK-norm, ``F.scaled_dot_product_attention``; each
+modernisation can be switched off (``BlockStyle``; all off is the original DiT block).
 Patch size 1 on RAE tokens: each latent token ``[C]`` is one transformer token.
 
 DiT-DH adds the *wide, shallow diffusion head* of the RAE paper: the trunk's output tokens become a
@@ -38,6 +39,7 @@ DIT_MODELS: dict[str, DiTSpec] = {
     "DiT-B": DiTSpec(768, 12, 12),
     "DiT-L": DiTSpec(1024, 24, 16),
     "DiT-XL": DiTSpec(1152, 28, 16),
+    "DiT-XS": DiTSpec(192, 6, 3),  # CPU-sized plain DiT, ~ the compute of DiT-DH-XS per token
     "DiT-DH-tiny": DiTSpec(64, 2, 2, 128, 2, 2),
     "DiT-DH-XS": DiTSpec(128, 4, 2, 256, 2, 4),  # CPU-sized, for 7×7×128 Fashion-MNIST latents
     "DiT-DH-T": DiTSpec(192, 4, 3, 384, 2, 6),
@@ -46,6 +48,23 @@ DIT_MODELS: dict[str, DiTSpec] = {
     "DiT-DH-L": DiTSpec(1024, 24, 16, 2048, 2, 16),
     "DiT-DH-XL": DiTSpec(1152, 28, 16, 2048, 2, 16),
 }
+
+
+@dataclass(frozen=True)
+class BlockStyle:
+    """The RAE code's switches (``use_qknorm``, ``use_rope``, ``use_swiglu``, ``use_rmsnorm`` in its configs)."""
+
+    qk_norm: bool = True
+    rope: bool = True
+    swiglu: bool = True  # else DiT's GELU(tanh) MLP
+    rms_norm: bool = True  # else LayerNorm
+
+
+ORIGINAL_DIT = BlockStyle(qk_norm=False, rope=False, swiglu=False, rms_norm=False)
+
+
+def norm_layer(width: int, style: BlockStyle) -> nn.Module:
+    return RMSNorm(width, affine=False) if style.rms_norm else nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -98,9 +117,9 @@ def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    def __init__(self, width: int, heads: int, qk_norm: bool = True) -> None:
+    def __init__(self, width: int, heads: int, qk_norm: bool = True, rope: bool = True) -> None:
         super().__init__()
-        self.heads, self.qk_norm = heads, qk_norm
+        self.heads, self.qk_norm, self.rope = heads, qk_norm, rope
         self.qkv = nn.Linear(width, 3 * width)
         self.q_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
@@ -113,7 +132,8 @@ class Attention(nn.Module):
             qk = torch.stack([self.q_norm(qkv[:, :, 0]), self.k_norm(qkv[:, :, 1])], dim=2)
         else:
             qk = qkv[:, :, :2]  # a view: q and k are rotated in place of the fused layout, with no copy first
-        qk = apply_rope(qk, rope[:, None, None])  # [B, N, 2, H, Dh], both in one complex multiply
+        if self.rope:
+            qk = apply_rope(qk, rope[:, None, None])  # [B, N, 2, H, Dh], both in one complex multiply
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
         x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, d))
@@ -131,15 +151,20 @@ class SwiGLU(nn.Module):
         return self.w3(F.silu(a) * b)
 
 
+def gelu_mlp(width: int, mlp_ratio: float = 4.0) -> nn.Sequential:
+    hidden = int(width * mlp_ratio)
+    return nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+
+
 class DiTBlock(nn.Module):
     """adaLN-Zero block; ``cond`` is ``[B, 1, D]`` (per sample) or ``[B, N, D]`` (per token, the DH head)."""
 
-    def __init__(self, width: int, heads: int, qk_norm: bool = True) -> None:
+    def __init__(self, width: int, heads: int, style: BlockStyle = BlockStyle()) -> None:
         super().__init__()
-        self.norm1 = RMSNorm(width, affine=False)
-        self.attn = Attention(width, heads, qk_norm)
-        self.norm2 = RMSNorm(width, affine=False)
-        self.mlp = SwiGLU(width)
+        self.norm1 = norm_layer(width, style)
+        self.attn = Attention(width, heads, style.qk_norm, style.rope)
+        self.norm2 = norm_layer(width, style)
+        self.mlp = SwiGLU(width) if style.swiglu else gelu_mlp(width)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
@@ -149,9 +174,9 @@ class DiTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    def __init__(self, width: int, out_dim: int) -> None:
+    def __init__(self, width: int, out_dim: int, style: BlockStyle = BlockStyle()) -> None:
         super().__init__()
-        self.norm = RMSNorm(width, affine=False)
+        self.norm = norm_layer(width, style)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
         self.linear = nn.Linear(width, out_dim)
 
@@ -172,7 +197,7 @@ class DiT(nn.Module):
         grid: int,
         num_classes: int = 0,
         label_init_std: float = 0.02,
-        qk_norm: bool = True,
+        style: BlockStyle = BlockStyle(),
     ) -> None:
         super().__init__()
         self.spec, self.channels, self.grid, self.num_classes = spec, channels, grid, num_classes
@@ -182,19 +207,19 @@ class DiT(nn.Module):
         self.register_buffer("pos", sincos_2d(width, grid)[None], persistent=False)
         self.t_embed = TimestepEmbedder(width)
         self.y_embed = LabelEmbedder(num_classes, width) if num_classes else None
-        self.blocks = nn.ModuleList(DiTBlock(width, spec.heads, qk_norm) for _ in range(spec.depth))
+        self.blocks = nn.ModuleList(DiTBlock(width, spec.heads, style) for _ in range(spec.depth))
         self._rope = {"trunk": rope_2d(grid, width // spec.heads)}
         if spec.head_width:
             hw = spec.head_width
-            self.trunk_norm = RMSNorm(width, affine=False)
+            self.trunk_norm = norm_layer(width, style)
             self.cond_proj = nn.Linear(width, hw)
             self.head_x_embed = nn.Linear(channels, hw)
             self.register_buffer("head_pos", sincos_2d(hw, grid)[None], persistent=False)
-            self.head_blocks = nn.ModuleList(DiTBlock(hw, spec.head_heads, qk_norm) for _ in range(spec.head_depth))
+            self.head_blocks = nn.ModuleList(DiTBlock(hw, spec.head_heads, style) for _ in range(spec.head_depth))
             self._rope["head"] = rope_2d(grid, hw // spec.head_heads)
-            self.final = FinalLayer(hw, channels)
+            self.final = FinalLayer(hw, channels, style)
         else:
-            self.final = FinalLayer(width, channels)
+            self.final = FinalLayer(width, channels, style)
         self.initialize()
 
     @property
@@ -254,7 +279,12 @@ class DiT(nn.Module):
 
 
 def build_dit(
-    name: str, channels: int, grid: int, num_classes: int = 0, label_init_std: float = 0.02, qk_norm: bool = True
+    name: str,
+    channels: int,
+    grid: int,
+    num_classes: int = 0,
+    label_init_std: float = 0.02,
+    style: BlockStyle = BlockStyle(),
 ) -> DiT:
     if name not in DIT_MODELS:
         raise ConfigError(f"model.name: unknown model '{name}'; valid: {', '.join(DIT_MODELS)}")
@@ -267,4 +297,4 @@ def build_dit(
             "shows such a model cannot fit even a single latent; choose a wider model",
             stacklevel=2,
         )
-    return DiT(spec, channels, grid, num_classes, label_init_std, qk_norm)
+    return DiT(spec, channels, grid, num_classes, label_init_std, style)
