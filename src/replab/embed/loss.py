@@ -62,7 +62,9 @@ def contrastive_backward(
     """Compute the loss and back-propagate it into the model; ``chunk_size > 0`` uses the cached loss."""
     groups = [anchors, positives] + ([negatives] if negatives is not None else [])
     if chunk_size <= 0 or max(len(g) for g in groups) <= chunk_size:
-        loss = info_nce(*[embed(g) for g in groups], temperature=temperature, same_side=same_side)
+        # one call for all texts: the shared prompt prefix runs once and length-sorting spans every group
+        embeddings = embed([row for g in groups for row in g]).split([len(g) for g in groups])
+        loss = info_nce(*embeddings, temperature=temperature, same_side=same_side)
         loss.backward()
         return loss.item()
     chunks = [(gi, rows[i : i + chunk_size]) for gi, rows in enumerate(groups) for i in range(0, len(rows), chunk_size)]
