@@ -84,3 +84,17 @@ def test_unknown_feature_network_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="unknown; valid: fd-fmnist, inception"):
         evaluate_fd(tmp_path, features="vgg")
+
+
+@pytest.mark.parametrize("command", ["diffusion sample --run r --out g.png", "eval fd --run r"])
+def test_sample_and_fd_share_the_guidance_options(command):
+    from replab.cli import _guidance, build_parser
+    from replab.core.errors import ConfigError
+
+    args = build_parser().parse_args([*command.split(), "--cfg", "2", "--cfg-interval", "0.1,0.9", "--sampler", "heun"])
+    assert args.sampler == "heun"
+    guidance = _guidance(args)
+    assert (guidance.cfg_scale, guidance.cfg_interval) == (2.0, (0.1, 0.9))
+    for bad in ("0.9,0.1", "a,b", "0.5"):
+        with pytest.raises(ConfigError, match="--cfg-interval"):
+            _guidance(build_parser().parse_args([*command.split(), "--cfg-interval", bad]))

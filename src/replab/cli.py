@@ -17,6 +17,29 @@ def _add_preset(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=200")
 
 
+def _add_guidance(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sampler", choices=["euler", "heun"], default=None, help="default: the run's")
+    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
+    parser.add_argument("--cfg-interval", default="0,1", help="guide only for t in [a,b], e.g. 0.1,1")
+    parser.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run, same latents")
+    parser.add_argument("--ag-scale", type=float, default=1.5)
+
+
+def _guidance(args: argparse.Namespace):
+    from replab.core.errors import ConfigError
+    from replab.diffusion.samplers import GuidanceConfig
+
+    try:
+        low, high = (float(v) for v in args.cfg_interval.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--cfg-interval {args.cfg_interval!r}: expected two numbers a,b with 0 <= a < b <= 1"
+        ) from None
+    if not 0 <= low < high <= 1:
+        raise ConfigError(f"--cfg-interval {args.cfg_interval!r}: expected 0 <= a < b <= 1")
+    return GuidanceConfig(cfg_scale=args.cfg, cfg_interval=(low, high), ag_scale=args.ag_scale)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replab", description=__doc__)
     systems = parser.add_subparsers(dest="system", required=True)
@@ -46,11 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the run's, 50)")
-    p.add_argument("--sampler", choices=["euler", "heun"], default=None)
-    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
-    p.add_argument("--cfg-interval", default="0,1", help="guide only for t in [a,b], e.g. 0.1,1")
-    p.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run of the same latents")
-    p.add_argument("--ag-scale", type=float, default=1.5)
+    _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -60,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--features", default="fd-fmnist", choices=["fd-fmnist", "inception"])
-    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
+    _add_guidance(p)
+    p.add_argument("--out", default=None, help="the evaluation run (default: RUN/evals/fd)")
     p = ev.add_parser("train-features", help="train the FD-fmnist feature network")
     _add_preset(p, "fd-fmnist")
     p.add_argument("--out", required=True)
@@ -154,19 +174,19 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             train_diffusion(load_config(DiffusionConfig, "diffusion", args.preset, overrides), args.out)
         else:
             from replab.diffusion.sample import sample_grid
-            from replab.diffusion.samplers import GuidanceConfig
 
-            low, high = (float(v) for v in args.cfg_interval.split(","))
-            guidance = GuidanceConfig(cfg_scale=args.cfg, cfg_interval=(low, high), ag_scale=args.ag_scale)
             path = sample_grid(
-                args.run, args.n, args.out, args.steps, args.sampler, guidance, args.autoguidance, args.seed
+                args.run, args.n, args.out, args.steps, args.sampler, _guidance(args), args.autoguidance, args.seed
             )
             print(f"samples: {path}")
     elif args.system == "eval":
         if args.verb == "fd":
             from replab.diffusion.evaluate import evaluate_fd
 
-            results = evaluate_fd(args.run, args.n, args.steps, args.features, cfg_scale=args.cfg)
+            results = evaluate_fd(
+                args.run, args.n, args.steps, args.features, out=args.out, guidance=_guidance(args),
+                sampler=args.sampler, weak_run=args.autoguidance,
+            )  # fmt: skip
             for key, value in results.items():
                 print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
         elif args.verb == "train-features":

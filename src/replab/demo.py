@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     print("== 1/3 the shipped RAE decoder and DiT-DH: reconstructions, class grid, FD-fmnist")
     recon = reconstruct(rae, out / "shipped_recon.png", n=2000, grid=8, eval_folder=out / "shipped_recon")
     grid = sample_grid(dit, n=80, out=out / "shipped_samples.png", guidance=GuidanceConfig(cfg_scale=args.cfg))
-    fd = evaluate_fd(dit, n=args.n, out=out / "shipped_fd", cfg_scale=args.cfg)
+    fd = evaluate_fd(dit, n=args.n, out=out / "shipped_fd", guidance=GuidanceConfig(cfg_scale=args.cfg))
     data = from_dict(DataConfig, Run.read_config(rae)["data"], "shipped rae config.yaml:data")
     baselines = reference_fds(data, n=args.n)
     print(f"  FD-fmnist {fd['FD-fmnist']:.2f}; Gaussian-pixels baseline {baselines['gaussian_pixels']:.2f}; "

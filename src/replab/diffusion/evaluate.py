@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +20,27 @@ from replab.metrics.frechet import frechet_from_features
 from replab.metrics.prdc import precision_recall
 
 
-def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist",
-                seed: int = 0, out: str | Path | None = None, cfg_scale: float = 1.0) -> dict:  # fmt: skip
-    """FD, precision/recall and class accuracy of ``n`` samples (classifier-free guidance ``cfg_scale``,
-    1 = none); the evaluation run goes to ``out`` (default ``<run>/evals/fd``)."""
+def evaluate_fd(
+    run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist", seed: int = 0,
+    out: str | Path | None = None, guidance: GuidanceConfig | None = None, sampler: str | None = None,
+    weak_run: str | Path | None = None,
+) -> dict:  # fmt: skip
+    """FD, precision/recall and class accuracy of ``n`` samples, drawn as ``replab diffusion sample`` draws
+    them (sampler, CFG or AutoGuidance with ``weak_run``); the evaluation run goes to ``out`` (default
+    ``<run>/evals/fd``; a different setting needs another ``out``)."""
     if features not in ("fd-fmnist", "inception"):
         raise ConfigError(f"--features {features}: unknown; valid: fd-fmnist, inception")
+    guidance = guidance or GuidanceConfig()
     model, config, rae = load_diffusion(run_folder)
+    weak = load_diffusion(weak_run)[0] if weak_run else None
     rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
     test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
-    settings = {"run": str(run_folder), "n": n, "steps": steps, "seed": seed, "cfg_scale": cfg_scale}
+    settings = {"run": str(run_folder), "n": n, "steps": steps, "seed": seed, "sampler": sampler,
+                "guidance": asdict(guidance), "autoguidance": str(weak_run) if weak_run else None}  # fmt: skip
     with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=tuple(settings)) as run:
         with run.phase("sample"):
-            guidance = GuidanceConfig(cfg_scale=cfg_scale)
-            images = generate(model, rae, config, labels, n, steps, guidance=guidance, seed=seed)
+            images = generate(model, rae, config, labels, n, steps, sampler, guidance, weak, seed)
             run.add_units("images", n)
         with run.phase("eval"):
             net, _ = load_feature_net()
@@ -44,7 +51,8 @@ def evaluate_fd(run_folder: str | Path, n: int = 2000, steps: int | None = None,
                 "features": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not FID)",
                 "n": n,
                 "steps": steps or config.sample.steps,
-                "cfg_scale": cfg_scale,
+                "sampler": sampler or config.sample.sampler,
+                **{key: settings[key] for key in ("guidance", "autoguidance")},
             }
             precision, recall = precision_recall(real[: min(n, 5000)], fake[:5000])
             results.update(precision=precision, recall=recall)
