@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--n", type=int, default=1000, help="samples for FD-fmnist")
     parser.add_argument("--train-steps", type=int, default=150, help="steps of the fresh DiT-DH")
-    parser.add_argument("--cfg", type=float, default=1.5, help="classifier-free guidance for the shipped model")
+    parser.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance for the shipped model")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
