@@ -100,3 +100,14 @@ def test_setting_added_after_a_run_reads_as_its_default(tmp_path):
         Run(
             folder, {"model": {"size": "tiny", "qk_norm": False}}, kind="test", track_footprint=False, defaults=defaults
         )
+
+
+def test_mutable_sections_and_one_shot_runs(tmp_path):
+    folder = tmp_path / "eval"
+    Run(folder, {"n": 10, "cfg_scale": 1.5}, kind="test", track_footprint=False)
+    with pytest.raises(CheckpointError, match="cfg_scale"):  # a setting removed since is still a difference
+        Run(folder, {"n": 10, "guidance": {"cfg_scale": 5.0}}, kind="test", mutable=["guidance"], track_footprint=False)
+    # an evaluation is one-shot: '*' lets any setting change, added or removed
+    Run(folder, {"n": 20, "guidance": {"cfg_scale": 5.0}}, kind="test", mutable=["*"], track_footprint=False)
+    Run(folder, {"n": 20, "guidance": {"cfg_scale": 2.0}}, kind="test", mutable=["guidance"], track_footprint=False)
+    assert yaml.safe_load((folder / "config.yaml").read_text())["guidance"] == {"cfg_scale": 2.0}

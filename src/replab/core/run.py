@@ -72,6 +72,8 @@ class Run:
             self.tracker = Tracker.for_run(self.folder, kind=kind)
 
     # ---- config ---------------------------------------------------------------------------------
+    # ``mutable`` names settings a rerun may change: a dotted key, a section (``guidance`` covers
+    # ``guidance.cfg_scale``) or ``*`` for one-shot runs such as evaluations, where any setting may.
     def _check_or_write_config(self, mutable: set[str]) -> None:
         path = self.folder / "config.yaml"
         record = {"kind": self.kind, **self.config}
@@ -84,7 +86,7 @@ class Run:
             diffs = [
                 f"{key}: {old.get(key, '(absent)')!r} in the run, {new.get(key, '(absent)')!r} now"
                 for key in sorted(set(old) | set(new))
-                if old.get(key) != new.get(key) and key not in mutable
+                if old.get(key) != new.get(key) and not _is_mutable(key, mutable)
             ]
             if diffs:
                 raise CheckpointError(
@@ -207,3 +209,8 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_mutable(key: str, mutable: set[str]) -> bool:
+    parts = key.split(".")
+    return "*" in mutable or any(".".join(parts[:i]) in mutable for i in range(1, len(parts) + 1))

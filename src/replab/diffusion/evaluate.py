@@ -38,7 +38,7 @@ def evaluate_fd(
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
     settings = {"run": str(run_folder), "n": n, "steps": steps, "seed": seed, "sampler": sampler,
                 "guidance": asdict(guidance), "autoguidance": str(weak_run) if weak_run else None}  # fmt: skip
-    with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=tuple(settings)) as run:
+    with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=("*",)) as run:
         with run.phase("sample"):
             images = generate(model, rae, config, labels, n, steps, sampler, guidance, weak, seed)
             run.add_units("images", n)
