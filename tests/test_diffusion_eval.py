@@ -98,3 +98,28 @@ def test_sample_and_fd_share_the_guidance_options(command):
     for bad in ("0.9,0.1", "a,b", "0.5"):
         with pytest.raises(ConfigError, match="--cfg-interval"):
             _guidance(build_parser().parse_args([*command.split(), "--cfg-interval", bad]))
+
+
+def test_latents_are_encoded_again_when_the_rae_run_changes(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from replab.diffusion import latents as latents_module
+
+    calls = []
+
+    def fake_encode_split(rae_run, split, limit=0, batch_size=500):  # a test fake: no encoder needed
+        calls.append(split)
+        return torch.full((4, 2, 1, 1), float(len(calls))).half(), torch.arange(4)
+
+    monkeypatch.setattr(latents_module, "encode_split", fake_encode_split)
+    rae = tmp_path / "rae"
+    rae.mkdir()
+    save_file({"mean": torch.zeros(2)}, str(rae / "latent_stats.safetensors"))
+    first, _ = latents_module.load_or_encode(rae, "train")
+    again, _ = latents_module.load_or_encode(rae, "train")
+    assert len(calls) == 1 and torch.equal(first, again)  # cached, fingerprint matches
+
+    save_file({"mean": torch.ones(2)}, str(rae / "latent_stats.safetensors"))  # a new RAE at the same path
+    renewed, _ = latents_module.load_or_encode(rae, "train")
+    assert len(calls) == 2 and renewed[0, 0, 0, 0] == 2.0
