@@ -42,7 +42,7 @@ data:
 	fi
 
 demo: venv data
-	$(PY) -m replab.demo
+	$(PY) -m replab.demo_dit_dh
 
 test: venv data
 	$(PY) -m pytest -q

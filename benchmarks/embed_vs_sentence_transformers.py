@@ -41,14 +41,14 @@ def main() -> None:
     from replab.embed.data import load_wordnet, split_wordnet, wordnet_triplets
     from replab.embed.loss import contrastive_backward
     from replab.embed.model import Embedder
-    from replab.embed.train import LoraSettings, add_lora, save_sentence_transformers
+    from replab.embed.train import LoraSettings, add_lora
 
     torch.manual_seed(0)
     synsets = load_wordnet()
     texts = [s.definition for s in random.Random(0).sample(synsets, args.texts)]
     ours = Embedder.from_pretrained(args.model)
     folder = Path(tempfile.mkdtemp()) / "st"
-    save_sentence_transformers(ours, folder)
+    ours.save(folder)
     theirs = SentenceTransformer(str(folder), device="cpu")
     print(f"threads: {torch.get_num_threads()}; model: {args.model}; {args.texts} texts, batch {args.batch_size}")
 

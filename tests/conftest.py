@@ -1,4 +1,6 @@
 import os
+import socket
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -24,3 +26,23 @@ def tiny_local_vit(tmp_path):
 @pytest.fixture(autouse=True)
 def _isolated_ledger(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLAB_LEDGER", str(tmp_path / "ledger.csv"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_worker(rank: int, world: int, port: int, target: Callable, *args) -> None:
+    """One gloo process of a data-parallel test: torchrun's environment, one thread, then ``target(*args)``."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    os.environ["REPLAB_NO_PROGRESS"] = "1"
+    torch.set_num_threads(1)
+    target(*args)
+    torch.distributed.destroy_process_group()
+
+
+def spawn_ddp(world: int, target: Callable, *args) -> None:
+    """Run ``target(*args)`` in ``world`` gloo processes (``target`` must be importable: module level)."""
+    torch.multiprocessing.spawn(ddp_worker, args=(world, free_port(), target, *args), nprocs=world)

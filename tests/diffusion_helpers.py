@@ -1,6 +1,5 @@
 """Tiny diffusion runs on synthetic latents (a fake RAE run folder holding only a latents file)."""
 
-import os
 from pathlib import Path
 
 import torch
@@ -29,9 +28,5 @@ def tiny_config(rae: Path, *extra: str) -> DiffusionConfig:
     )  # fmt: skip
 
 
-def ddp_worker(rank: int, world: int, rae: str, out: str, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-    os.environ["REPLAB_NO_PROGRESS"] = "1"
-    torch.set_num_threads(1)
+def train_tiny(rae: str, out: str) -> None:
     train_diffusion(tiny_config(Path(rae)), out)
-    torch.distributed.destroy_process_group()

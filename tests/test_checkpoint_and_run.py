@@ -3,8 +3,8 @@ import torch
 import yaml
 
 from replab.core.checkpoint import load_checkpoint, save_checkpoint
-from replab.core.errors import CheckpointError
 from replab.core.run import Run
+from replab.errors import CheckpointError
 
 
 def _model(width=4):

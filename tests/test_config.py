@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from replab.core.config import apply_overrides, from_dict, list_presets, load_config
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 from replab.rae.model import RAEConfig
 
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from replab.core.data import BatchOrder, DataConfig, load_images, read_idx
-from replab.core.errors import DataError
+from replab.errors import DataError
 
 
 def _write_idx(path, array, gz=False):

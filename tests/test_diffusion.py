@@ -1,15 +1,14 @@
-import socket
-
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from replab.core.errors import CheckpointError, ConfigError
 from replab.diffusion.models import ORIGINAL_DIT, BlockStyle, build_dit
 from replab.diffusion.samplers import GuidanceConfig, euler, guided_velocity, heun
 from replab.diffusion.train import train_diffusion
 from replab.diffusion.transport import Transport, TransportConfig, shift_alpha, time_shift
-from tests.diffusion_helpers import ddp_worker, tiny_config, write_fake_latents
+from replab.errors import CheckpointError, ConfigError
+from tests.conftest import spawn_ddp
+from tests.diffusion_helpers import tiny_config, train_tiny, write_fake_latents
 
 
 def test_time_shift_fixes_the_ends_and_is_monotone():
@@ -103,16 +102,10 @@ def test_gradient_accumulation_equals_the_whole_batch(tmp_path):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_with_two_gloo_processes_equals_one_process(tmp_path):
     rae = write_fake_latents(tmp_path / "rae")
     train_diffusion(tiny_config(rae), tmp_path / "single")
-    torch.multiprocessing.spawn(ddp_worker, args=(2, str(rae), str(tmp_path / "ddp"), _free_port()), nprocs=2)
+    spawn_ddp(2, train_tiny, str(rae), str(tmp_path / "ddp"))
     a = load_file(str(tmp_path / "single/checkpoints/step_00000003/model.safetensors"))
     b = load_file(str(tmp_path / "ddp/checkpoints/step_00000003/model.safetensors"))
     for key in a:
@@ -149,12 +142,16 @@ def test_generate_rejects_bad_labels_and_mismatched_guidance(tiny_local_vit):
     rae = RAE(encoder, ViTDecoder(32, 7, 4, 1, "tiny"), torch.zeros(32, 7, 7), torch.ones(32, 7, 7))
     model = build_dit("DiT-tiny", 32, 7, num_classes=10).eval()
     config = DiffusionConfig()
-    images = generate(model, rae, config, torch.tensor([0, 9]), 2, steps=2)
+    fast = GuidanceConfig(steps=2)
+    images = generate(model, rae, config, labels=torch.tensor([0, 9]), n=2, guidance=fast)
     assert images.shape == (2, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
     with pytest.raises(ConfigError, match="out of range"):
-        generate(model, rae, config, torch.tensor([10]), 1, steps=2)
+        generate(model, rae, config, labels=torch.tensor([10]), n=1, guidance=fast)
     with pytest.raises(ConfigError, match="same latent shape"):
-        generate(model, rae, config, torch.tensor([1]), 1, steps=2, weak_model=build_dit("DiT-tiny", 16, 7, 10))
+        generate(model, rae, config, labels=torch.tensor([1]), n=1, guidance=fast,
+                 weak_model=build_dit("DiT-tiny", 16, 7, 10))  # fmt: skip
+    with pytest.raises(ConfigError, match="sample.sampler: unknown 'rk4'"):  # the model's field, not a CLI flag
+        generate(model, rae, config, labels=torch.tensor([1]), n=1, guidance=GuidanceConfig(sampler="rk4"))
 
 
 def test_rope_equals_the_explicit_pairwise_rotation():

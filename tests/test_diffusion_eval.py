@@ -48,7 +48,7 @@ def test_inception_fid_without_a_library_says_what_to_install(monkeypatch):
 
     import torch
 
-    from replab.core.errors import ConfigError
+    from replab.errors import ConfigError
     from replab.metrics.inception import inception_fid
 
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # None in sys.modules makes the import fail
@@ -79,8 +79,8 @@ def test_inception_fid_hands_uint8_rgb_images_to_torch_fidelity(monkeypatch):
 
 
 def test_unknown_feature_network_is_refused(tmp_path):
-    from replab.core.errors import ConfigError
     from replab.diffusion.evaluate import evaluate_fd
+    from replab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown; valid: fd-fmnist, inception"):
         evaluate_fd(tmp_path, features="vgg")
@@ -89,7 +89,7 @@ def test_unknown_feature_network_is_refused(tmp_path):
 @pytest.mark.parametrize("command", ["diffusion sample --run r --out g.png", "eval fd --run r"])
 def test_sample_and_fd_share_the_guidance_options(command):
     from replab.cli import _guidance, build_parser
-    from replab.core.errors import ConfigError
+    from replab.errors import ConfigError
 
     args = build_parser().parse_args([*command.split(), "--cfg", "2", "--cfg-interval", "0.1,0.9", "--sampler", "heun"])
     assert args.sampler == "heun"

@@ -1,7 +1,6 @@
 import json
 import logging
 import math
-import socket
 from enum import Enum
 from pathlib import Path
 
@@ -10,12 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from replab.core.errors import DataError
 from replab.embed.data import load_triplets_jsonl
 from replab.embed.loss import contrastive_backward, info_nce
 from replab.embed.model import Embedder
 from replab.embed.train import add_lora, train_embedder
-from tests.embed_helpers import TRIPLETS, ddp_worker, make_tiny_lm, tiny_config
+from replab.errors import DataError
+from tests.conftest import spawn_ddp
+from tests.embed_helpers import TRIPLETS, make_tiny_lm, tiny_config, train_tiny
 
 TEXTS = ["a dog", "the cat sat on the mat", "fox", "a large feline of the genus panthera jumps"]
 
@@ -26,7 +26,7 @@ def tiny_lm(tmp_path_factory) -> Path:
 
 
 def test_last_token_pooling_under_left_padding(tiny_lm):
-    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
     rows = embedder.tokenize(TEXTS)
     assert len({len(r) for r in rows}) > 1  # the batch really is padded
     embedder.share_prefix = False
@@ -37,7 +37,7 @@ def test_last_token_pooling_under_left_padding(tiny_lm):
 
 
 def test_shared_prefix_cache_and_grouping_are_exact(tiny_lm):
-    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
     shared = embedder.encode(TEXTS, batch_size=3)
     embedder.share_prefix = False
     plain = embedder.encode(TEXTS, batch_size=4)
@@ -48,7 +48,7 @@ def test_shared_prefix_cache_and_grouping_are_exact(tiny_lm):
 
 
 def test_mean_pooling_counts_real_tokens_only(tiny_lm):
-    embedder = Embedder.from_pretrained(str(tiny_lm), pooling="mean")
+    embedder = Embedder.from_pretrained(str(tiny_lm), pooling="mean", bf16=False)
     rows = embedder.tokenize(TEXTS)
     batched = embedder.embed_ids(rows)
     for i, row in enumerate(rows):
@@ -96,7 +96,7 @@ def _lora_embedder(lm: Path, dropout: float) -> Embedder:
     from replab.embed.train import LoraSettings
 
     torch.manual_seed(0)
-    embedder = Embedder.from_pretrained(str(lm))
+    embedder = Embedder.from_pretrained(str(lm), bf16=False)
     add_lora(embedder, LoraSettings(r=4, alpha=8, dropout=dropout))
     with torch.no_grad():  # LoRA B starts at zero; make the adapter active so every gradient is exercised
         for name, p in embedder.model.named_parameters():
@@ -147,7 +147,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_lm):
     grads = []
     for checkpointing in (False, True):
         torch.manual_seed(0)
-        embedder = Embedder.from_pretrained(str(tiny_lm))
+        embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
         add_lora(embedder, LoraSettings(r=4, alpha=8, dropout=0.0), gradient_checkpointing=checkpointing)
         embedder.model.train()
         rows = [embedder.tokenize([getattr(t, f) for t in TRIPLETS[:4]]) for f in ("anchor", "positive", "negative")]
@@ -168,12 +168,12 @@ def test_training_lowers_the_loss_and_saves_a_sentence_transformers_folder(tiny_
 
     from sentence_transformers import SentenceTransformer
 
-    mine = Embedder.from_pretrained(str(folder / "model"))
+    mine = Embedder.from_pretrained(str(folder / "model"), bf16=False)
     theirs = SentenceTransformer(str(folder / "model"), device="cpu")
     ours = mine.encode(TEXTS)
     assert np.abs(ours - theirs.encode(TEXTS)).max() < 1e-5
     # the merged model differs from the untuned base: training changed something
-    base = Embedder.from_pretrained(str(tiny_lm)).encode(TEXTS)
+    base = Embedder.from_pretrained(str(tiny_lm), bf16=False).encode(TEXTS)
     assert np.abs(ours - base).max() > 1e-3
 
 
@@ -188,18 +188,11 @@ def test_resume_equals_uninterrupted(tiny_lm, tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("same_side", [False, True])
 def test_ddp_gather_equals_one_process(tiny_lm, tmp_path, same_side):
     overrides = (f"train.same_side_negatives={same_side}",)
     train_embedder(tiny_config(tiny_lm, *overrides), tmp_path / "single", TRIPLETS)
-    args = (2, str(tiny_lm), str(tmp_path / "ddp"), _free_port(), *overrides)
-    torch.multiprocessing.spawn(ddp_worker, args=args, nprocs=2)
+    spawn_ddp(2, train_tiny, str(tiny_lm), str(tmp_path / "ddp"), *overrides)
     a = load_file(str(tmp_path / "single/checkpoints/step_00000003/model.safetensors"))
     b = load_file(str(tmp_path / "ddp/checkpoints/step_00000003/model.safetensors"))
     for key in a:
@@ -217,7 +210,7 @@ def test_mteb_style_encode_call(tiny_lm):
         query = "query"
         document = "document"
 
-    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
     embedder.template.prompts.update(query="Query:\n", document="Passage:\n")
     wrapped = MTEBEncoder(embedder)
     got = wrapped.encode(TEXTS, task_name="NFCorpus", prompt_type=PromptType.query, batch_size=2)
@@ -228,7 +221,7 @@ def test_mteb_style_encode_call(tiny_lm):
 
 
 def test_bad_inputs(tiny_lm, tmp_path, caplog):
-    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
     with pytest.raises(DataError, match="text 1 is empty"):
         embedder.encode(["fine", "  "])
     with caplog.at_level(logging.WARNING, logger="replab.embed.model"):
@@ -243,7 +236,7 @@ def test_bad_inputs(tiny_lm, tmp_path, caplog):
 def test_model_without_chat_template_uses_the_plain_format(tmp_path, caplog):
     lm = make_tiny_lm(tmp_path / "plain", chat_template=False)
     with caplog.at_level(logging.WARNING, logger="replab.embed.prompts"):
-        embedder = Embedder.from_pretrained(str(lm))
+        embedder = Embedder.from_pretrained(str(lm), bf16=False)
     assert "no chat template" in caplog.text and not embedder.template.chat
     text = embedder.tokenizer.decode(embedder.tokenize(["a dog"])[0])
     assert text.endswith("a dog\nSummarize the above text in one word:")
@@ -263,7 +256,7 @@ def test_vision_language_model_uses_its_language_tower(tmp_path):
     torch.manual_seed(0)
     Qwen2_5_VLForConditionalGeneration(config).save_pretrained(tmp_path / "vlm")
     tokenizer.save_pretrained(tmp_path / "vlm")
-    embedder = Embedder.from_pretrained(str(tmp_path / "vlm"))
+    embedder = Embedder.from_pretrained(str(tmp_path / "vlm"), bf16=False)
     assert "Vision" not in type(embedder.model).__name__ and not hasattr(embedder.model, "visual")
     out = embedder.encode(TEXTS)
     assert out.shape == (len(TEXTS), 32) and np.isfinite(out).all()
@@ -292,7 +285,7 @@ def test_all_layers_in_one_forward_match_single_layers(tiny_lm):
     from replab.embed.evaluate import anisotropy_per_layer
     from replab.embed.model import ALL_LAYERS
 
-    embedder = Embedder.from_pretrained(str(tiny_lm))
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
     every = embedder.encode(TEXTS, batch_size=3, layer=ALL_LAYERS)
     assert every.shape == (3, len(TEXTS), embedder.dim)  # embeddings + 2 layers
     for k in range(3):

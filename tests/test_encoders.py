@@ -5,7 +5,7 @@ import torch
 import transformers
 from torch import nn
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 from replab.rae.encoders import EncoderConfig, build_encoder
 
 

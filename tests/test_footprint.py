@@ -161,7 +161,7 @@ def test_report_and_compare(tmp_path):
 
 
 def test_unknown_country_is_an_error():
-    from replab.core.errors import ConfigError
+    from replab.errors import ConfigError
     from replab.footprint import intensity_for
 
     with pytest.raises(ConfigError, match="ISO"):

@@ -3,7 +3,7 @@
 import asyncio
 
 from replab.judge.agents import agent_eval, single_judge
-from replab.judge.backends import GenerationParams, Response
+from replab.judge.protocol import GenerationParams, Response
 from replab.judge.tasks.translation import DitingItem
 
 

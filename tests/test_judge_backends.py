@@ -1,4 +1,5 @@
 import asyncio
+from collections import defaultdict
 
 import pytest
 
@@ -56,9 +57,17 @@ def test_twenty_percent_faults_every_request_answered_once(tmp_path):
     with FakeOpenAIServer(fault_rate=0.2, seed=1, timeout_sleep_s=0.6) as server:
         backend = OpenAIBackend("m", server.base_url, concurrency=16, retry=FAST)
         responses = _ask(backend, prompts)
-    assert [r.text for r in responses] == [f"echo: {p}" for p in prompts]
+    assert [r.text for r in responses] == [f"echo: {p}" for p in prompts]  # each item answered, once, in order
     faults = sum(r["fate"] != "ok" for r in server.requests)
-    assert 20 < faults < 80 and len(server.requests) == 200 + faults
+    assert 20 < faults < 80
+    fates = defaultdict(list)  # per prompt, in arrival order
+    for request in server.requests:
+        fates[request["body"]["messages"][-1]["content"]].append(request["fate"])
+    assert set(fates) == set(prompts)
+    for seen in fates.values():
+        # a hard fault is always retried; a slow answer ("timeout", or "ok" late on a busy machine) may be
+        # read in time or retried after the client's timeout: both are correct client behaviour
+        assert seen[-1] in ("ok", "timeout") and len(seen) <= FAST.max_attempts
 
 
 def test_cache_makes_a_rerun_free(tmp_path):
@@ -94,7 +103,7 @@ def test_the_api_key_is_sent_but_never_stored_or_reported(tmp_path, monkeypatch,
 def test_backend_strings():
     backend = backend_from_string("openai:qwen2.5-7b", base_url="http://127.0.0.1:9/v1")
     assert backend.model == "qwen2.5-7b" and backend.base_url == "http://127.0.0.1:9/v1"
-    from replab.core.errors import ConfigError
+    from replab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="openai:<model>"):
         backend_from_string("anthropic")

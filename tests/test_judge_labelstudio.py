@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 from replab.judge.tasks.labelstudio import load_labelstudio
 
 

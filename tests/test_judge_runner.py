@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 from replab.judge.backends import GenerationParams, OpenAIBackend, RetryPolicy
 from replab.judge.runner import read_results, run_items
 from tests.fake_openai_server import FakeOpenAIServer

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from replab.judge import pipeline
-from replab.judge.backends import GenerationParams
+from replab.judge.protocol import GenerationParams
 
 SAMPLE = Path(__file__).resolve().parent.parent / "src" / "replab" / "assets" / "diting" / "sample.jsonl"
 

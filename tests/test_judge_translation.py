@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 from replab.judge.tasks.translation import (
     DIMENSIONS,
     DitingItem,

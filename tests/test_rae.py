@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from replab.core.config import load_config
-from replab.core.errors import CheckpointError, ConfigError
+from replab.errors import CheckpointError, ConfigError
 from replab.rae.decoder import DECODER_SIZES, ViTDecoder
 from replab.rae.losses import adaptive_weight
 from replab.rae.model import NoiseAugConfig, RAEConfig, load_rae, noise_sigma

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from replab.core.errors import CheckpointError
+from replab.errors import CheckpointError
 
 STATE_FILE = "state.json"
 

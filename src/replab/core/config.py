@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 
 PRESET_ROOT = Path(__file__).resolve().parent.parent / "presets"
 

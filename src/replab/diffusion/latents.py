@@ -17,9 +17,9 @@ import torch
 import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from replab.core.data import load_images
+from replab.core.progress import progress_bar
 
 
 def latents_path(rae_run: str | Path, split: str, limit: int = 0) -> Path:
@@ -62,8 +62,10 @@ def encode_split(
     data = load_images(config.data, split)
     count = min(limit, len(data)) if limit else len(data)
     parts = []
-    for start in tqdm(range(0, count, batch_size), desc=f"encode {split} latents", unit="batch"):
-        parts.append(rae.encode(data.float(slice(start, min(start + batch_size, count)))).half())
+    with progress_bar(count, f"encode {split} latents", unit="img") as bar:
+        for start in range(0, count, batch_size):
+            parts.append(rae.encode(data.float(slice(start, min(start + batch_size, count)))).half())
+            bar.update(len(parts[-1]))
     return torch.cat(parts).contiguous(), data.labels[:count].contiguous()
 
 

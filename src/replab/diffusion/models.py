@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.core.errors import ConfigError
 from replab.core.layers import RMSNorm, sincos_2d
+from replab.errors import ConfigError
 
 
 @dataclass(frozen=True)

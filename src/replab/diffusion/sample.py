@@ -9,13 +9,14 @@ from safetensors.torch import load_file
 
 from replab.core.checkpoint import load_modules
 from replab.core.config import from_dict
-from replab.core.errors import CheckpointError, ConfigError
 from replab.core.images import save_grid
+from replab.core.progress import progress_bar
 from replab.core.run import Run
 from replab.diffusion.models import DiT
 from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, guided_velocity
 from replab.diffusion.train import DiffusionConfig, build_model
 from replab.diffusion.transport import Transport
+from replab.errors import CheckpointError, ConfigError
 from replab.rae.model import RAE, load_rae
 
 
@@ -48,24 +49,36 @@ def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -
     return model.to(device).eval(), config, rae
 
 
+def run_guidance(run_folder: str | Path) -> GuidanceConfig:
+    """The sampling setting a diffusion run records (its config's ``sample`` section)."""
+    raw = Run.read_config(run_folder)
+    if raw.get("kind") != "diffusion":
+        raise ConfigError(f"{run_folder} is a '{raw.get('kind')}' run, not a diffusion run")
+    return from_dict(GuidanceConfig, raw.get("sample") or {}, f"{Path(run_folder) / 'config.yaml'}:sample")
+
+
+def load_guide(guidance: GuidanceConfig, device: str | torch.device = "cpu") -> DiT | None:
+    """The weak model AutoGuidance names (``guidance.autoguidance``), or None."""
+    return load_diffusion(guidance.autoguidance, device)[0] if guidance.autoguidance else None
+
+
 @torch.no_grad()
 def generate(
     model: DiT,
     rae: RAE,
     config: DiffusionConfig,
-    labels: torch.Tensor | None,
+    *,
     n: int,
-    steps: int | None = None,
-    sampler: str | None = None,
+    labels: torch.Tensor | None = None,
     guidance: GuidanceConfig | None = None,
     weak_model: DiT | None = None,
     seed: int = 0,
     batch_size: int = 250,
 ) -> torch.Tensor:
-    """``n`` images in [0, 1]; ``labels`` (one per image) for class-conditional models."""
-    sampler = sampler or config.sample.sampler
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"sampler: unknown '{sampler}'; valid: {', '.join(SAMPLERS)}")
+    """``n`` images in [0, 1]; ``labels`` (one per image) for class-conditional models. ``guidance``
+    defaults to the run's own ``sample`` section; AutoGuidance uses ``weak_model`` (see ``load_guide``)."""
+    guidance = guidance or config.sample
+    guidance.validate()
     if model.num_classes:
         if labels is None:
             raise ConfigError("this model is class-conditional: give labels")
@@ -76,16 +89,17 @@ def generate(
             f"the guidance model works on {weak_model.channels}×{weak_model.grid}×{weak_model.grid} latents, "
             f"this model on {model.channels}×{model.grid}×{model.grid}: AutoGuidance needs the same latent shape"
         )
-    transport = Transport(config.transport, rae.latent_shape)
-    grid = transport.grid(steps or config.sample.steps)
+    grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps)
     generator = torch.Generator().manual_seed(seed)
     images = []
-    for start in range(0, n, batch_size):
-        count = min(batch_size, n - start)
-        y = labels[start : start + count] if model.num_classes else None
-        velocity = guided_velocity(model, y, guidance or GuidanceConfig(), weak_model, model.null_label)
-        noise = torch.randn((count, *rae.latent_shape), generator=generator)
-        images.append(rae.decode(SAMPLERS[sampler](velocity, noise, grid)))
+    with progress_bar(n, "sample", unit="img") as bar:
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            y = labels[start : start + count] if model.num_classes else None
+            velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
+            noise = torch.randn((count, *rae.latent_shape), generator=generator)
+            latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / guidance.steps))
+            images.append(rae.decode(latents))
     return torch.cat(images)
 
 
@@ -96,14 +110,15 @@ def class_grid_labels(num_classes: int, n: int) -> torch.Tensor:
 
 
 def sample_grid(
-    run_folder: str | Path, n: int, out: str | Path, steps: int | None = None, sampler: str | None = None,
-    guidance: GuidanceConfig | None = None, weak_run: str | Path | None = None, seed: int = 0,
-) -> Path:  # fmt: skip
+    run_folder: str | Path, n: int, out: str | Path, guidance: GuidanceConfig | None = None, seed: int = 0
+) -> Path:
+    """A grid PNG of ``n`` samples, one row per class; ``guidance`` defaults to the run's sample section."""
     model, config, rae = load_diffusion(run_folder)
-    weak = load_diffusion(weak_run)[0] if weak_run else None
+    guidance = guidance or config.sample
     labels = class_grid_labels(model.num_classes, n) if model.num_classes else None
     count = len(labels) if labels is not None else n
-    images = generate(model, rae, config, labels, count, steps, sampler, guidance, weak, seed)
+    images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=load_guide(guidance),
+                      seed=seed)  # fmt: skip
     per_row = count // model.num_classes if model.num_classes else min(8, count)
     rows = [images[i : i + per_row] for i in range(0, count, per_row)]
     return save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)

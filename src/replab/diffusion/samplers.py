@@ -1,4 +1,9 @@
-"""ODE samplers for the velocity field, with classifier-free guidance (over a t-interval) and AutoGuidance."""
+"""ODE samplers for the velocity field, with classifier-free guidance (over a t-interval) and AutoGuidance.
+
+``GuidanceConfig`` is the sample section of a diffusion run's config: a run records the sampler,
+steps and guidance it is meant to be sampled with, and every caller (CLI, demo, evaluation) starts
+from it.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,32 @@ from dataclasses import dataclass
 
 import torch
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 
-Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) → v
+Velocity = Callable[[torch.Tensor, float], torch.Tensor]  # (x_t, t) → v
+StepCallback = Callable[[], None]
 
 
 @dataclass
 class GuidanceConfig:
-    cfg_scale: float = 1.0  # 1 = no classifier-free guidance
+    sampler: str = "euler"  # a key of SAMPLERS
+    steps: int = 50  # points of the (shifted) time grid
+    cfg_scale: float = 1.0  # classifier-free guidance; 1 = none
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # guide only for t in [a, b]
-    ag_scale: float = 1.0  # AutoGuidance scale; used when a weak model is given
+    autoguidance: str = ""  # a weaker diffusion run on the same latents; "" = none
+    ag_scale: float = 1.5  # AutoGuidance scale, used when a weak model is given
+
+    def validate(self, where: str = "sample") -> None:
+        """Raise a ConfigError that names the bad field of ``where``."""
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"{where}.sampler: unknown '{self.sampler}'; valid: {', '.join(SAMPLERS)}")
+        if self.steps < 1:
+            raise ConfigError(f"{where}.steps: must be at least 1, got {self.steps}")
+        low, high = self.cfg_interval
+        if not 0 <= low < high <= 1:
+            raise ConfigError(f"{where}.cfg_interval: expected 0 <= a < b <= 1, got {self.cfg_interval}")
+        if self.cfg_scale != 1.0 and self.autoguidance:
+            raise ConfigError(f"{where}: choose CFG (cfg_scale={self.cfg_scale}) or AutoGuidance, not both")
 
 
 def guided_velocity(
@@ -29,7 +50,10 @@ def guided_velocity(
     """
     use_cfg = guidance.cfg_scale != 1.0
     if use_cfg and (y is None or null_label is None):
-        raise ConfigError("--cfg needs a class-conditional model")
+        raise ConfigError(
+            f"classifier-free guidance (cfg_scale={guidance.cfg_scale}) needs a class-conditional model; "
+            "this one is unconditional"
+        )
     if use_cfg and weak_model is not None:
         raise ConfigError("choose either CFG or AutoGuidance, not both")
     low, high = guidance.cfg_interval
@@ -49,16 +73,18 @@ def guided_velocity(
 
 
 @torch.no_grad()
-def euler(velocity, noise: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+def euler(velocity: Velocity, noise: torch.Tensor, grid: torch.Tensor, on_step: StepCallback | None = None):
     """x_{t'} = x_t + (t' − t)·v(x_t, t) along the grid from t = 1 to t = 0."""
     x = noise
     for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
         x = x + (t_next - t) * velocity(x, t)
+        if on_step:
+            on_step()
     return x
 
 
 @torch.no_grad()
-def heun(velocity, noise: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+def heun(velocity: Velocity, noise: torch.Tensor, grid: torch.Tensor, on_step: StepCallback | None = None):
     """Second-order Heun; the last step (to t = 0) is plain Euler."""
     x = noise
     for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
@@ -68,6 +94,8 @@ def heun(velocity, noise: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
             x = x_euler
         else:
             x = x + (t_next - t) * 0.5 * (v + velocity(x_euler, t_next))
+        if on_step:
+            on_step()
     return x
 
 

@@ -8,7 +8,6 @@ slice, so data-parallel training equals one process with the whole batch.
 from __future__ import annotations
 
 import copy
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +17,14 @@ import torch
 from replab.core import dist
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder
-from replab.core.errors import ConfigError
+from replab.core.loop import TrainLoop
 from replab.core.run import Run
-from replab.core.train import RESUMABLE_KEYS, TrainConfig, autocast, default_device, lr_at, set_lr, setup_threads
+from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, autocast, start_training
 from replab.diffusion.latents import load_or_encode
 from replab.diffusion.models import BlockStyle, DiT, build_dit
+from replab.diffusion.samplers import GuidanceConfig
 from replab.diffusion.transport import Transport, TransportConfig
+from replab.errors import ConfigError
 
 
 @dataclass
@@ -51,19 +52,13 @@ class DiffusionTrainConfig(TrainConfig):
 
 
 @dataclass
-class SampleConfig:
-    steps: int = 50
-    sampler: str = "euler"  # euler | heun
-
-
-@dataclass
 class DiffusionConfig:
     rae: str = ""  # the RAE run whose latents the model learns
     train_images: int = 0  # learn only the first N training images (0 = all; a demo-sized run needs fewer)
     model: DiffusionModelConfig = field(default_factory=DiffusionModelConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
-    sample: SampleConfig = field(default_factory=SampleConfig)
+    sample: GuidanceConfig = field(default_factory=GuidanceConfig)  # how the run is meant to be sampled
 
 
 def build_model(config: DiffusionConfig, latent_shape: tuple[int, int, int], num_classes: int) -> DiT:
@@ -86,75 +81,58 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
         raise ConfigError("rae: give the RAE run to train in (--rae runs/rae)")
     if tc.batch_size % (tc.grad_accum * max(1, dist.world_size())):
         raise ConfigError(f"train.batch_size={tc.batch_size} must divide into grad_accum × processes")
-    setup_threads(tc.threads)
+    config.sample.validate()
+    device = start_training(tc)
     dist.init_from_env()
     rank, world = dist.rank(), dist.world_size()
-    torch.manual_seed(tc.seed)
-    device = default_device()
-    limit = config.train_images
-    latents, labels = load_or_encode(config.rae, "train", limit=limit) if dist.is_main() else (None, None)
-    dist.barrier()
-    if latents is None:
-        latents, labels = load_or_encode(config.rae, "train", limit=limit)
+    latents, labels = _load_latents(config)
     num_classes = int(labels.max()) + 1
     model = build_model(config, tuple(latents.shape[1:]), num_classes).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     transport = Transport(config.transport, tuple(latents.shape[1:]))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    optimizer = adamw(model.parameters(), tc)
     draws = torch.Generator().manual_seed(tc.seed + 1)  # identical on every rank
-    trained = model
-    if world > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model)
-
-    with Run(
-        out, to_dict(config), kind="diffusion", mutable=RESUMABLE_KEYS, defaults=to_dict(DiffusionConfig())
-    ) as run:
-        modules, optimizers, generators = {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws}
-        state = run.resume(modules, optimizers, generators)
-        start = state["step"] if state else 0
-        micro = tc.batch_size // tc.grad_accum  # global micro-batch
-        share = micro // world
-        order = BatchOrder(len(latents), micro, tc.seed)
-        bar = run.progress(tc.steps, start, desc="diffusion train")
-        tick = time.perf_counter()
-        with run.phase("train"):
-            for step in range(start, tc.steps):
-                set_lr(optimizer, lr_at(step, tc))
-                optimizer.zero_grad(set_to_none=True)
-                total = 0.0
-                # drawn once for the global batch: accumulation and DDP only change how it is sliced
-                t_all = transport.sample_t(tc.batch_size, draws)
-                noise_all = torch.randn((tc.batch_size, *latents.shape[1:]), generator=draws)
-                drop_all = torch.rand(tc.batch_size, generator=draws) < config.model.label_dropout
-                for k in range(tc.grad_accum):
-                    index = order.indices(step * tc.grad_accum + k)
-                    mine = slice(k * micro + rank * share, k * micro + (rank + 1) * share)
-                    x, y = latents[index[rank * share : (rank + 1) * share]].to(device), None
-                    if model.y_embed is not None:
-                        y = labels[index[rank * share : (rank + 1) * share]].to(device)
-                        y = torch.where(drop_all[mine].to(device), torch.full_like(y, num_classes), y)
-                    sync = k == tc.grad_accum - 1 or world == 1
-                    with nullcontext() if sync else trained.no_sync(), autocast(device, tc.bf16):
-                        loss = transport.loss(trained, x, y, t_all[mine].to(device), noise_all[mine].to(device))
-                        (loss / tc.grad_accum).backward()
-                    total += loss.item() / tc.grad_accum
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
-                optimizer.step()
-                decay = min(tc.ema_decay, (1 + step) / (10 + step)) if tc.ema_warmup else tc.ema_decay
-                update_ema(ema, model, decay)
-                run.add_units("steps", 1)
-                run.add_units("images", tc.batch_size)
-                bar.update(1)
-                bar.set_postfix(loss=f"{total:.4f}")
-                if (step + 1) % tc.log_every == 0:
-                    elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-                    loss_all = dist.all_reduce_mean(torch.tensor(total)).item()
-                    rate = tc.log_every * tc.batch_size / elapsed
-                    run.log(step + 1, loss=loss_all, grad_norm=grad_norm.item(), lr=lr_at(step, tc),
-                            latents_per_s=rate, epoch=order.epoch_of(step + 1))  # fmt: skip
-                if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
-                    position = {"samples_seen": (step + 1) * tc.batch_size}
-                    run.save(step + 1, modules, optimizers, generators, {"data": position})
-                    dist.barrier()
-        bar.close()
+    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    micro = tc.batch_size // tc.grad_accum  # global micro-batch
+    share = micro // world
+    order = BatchOrder(len(latents), micro, tc.seed)
+    mutable = (*RESUMABLE_KEYS, "sample")
+    with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(DiffusionConfig())) as run:
+        loop = TrainLoop(
+            run, tc, {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws},
+            units={"images": tc.batch_size}, desc="diffusion train",
+            position=lambda done: {"samples_seen": done * tc.batch_size},
+        )  # fmt: skip
+        for step in loop:
+            optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            # drawn once for the global batch: accumulation and DDP only change how it is sliced
+            t_all = transport.sample_t(tc.batch_size, draws)
+            noise_all = torch.randn((tc.batch_size, *latents.shape[1:]), generator=draws)
+            drop_all = torch.rand(tc.batch_size, generator=draws) < config.model.label_dropout
+            for k in range(tc.grad_accum):
+                index = order.indices(step * tc.grad_accum + k)[rank * share : (rank + 1) * share]
+                mine = slice(k * micro + rank * share, k * micro + (rank + 1) * share)
+                x, y = latents[index].to(device), None
+                if model.y_embed is not None:
+                    y = labels[index].to(device)
+                    y = torch.where(drop_all[mine].to(device), torch.full_like(y, num_classes), y)
+                sync = k == tc.grad_accum - 1 or world == 1
+                with nullcontext() if sync else trained.no_sync(), autocast(device, tc.bf16):
+                    loss = transport.loss(trained, x, y, t_all[mine].to(device), noise_all[mine].to(device))
+                    (loss / tc.grad_accum).backward()
+                total += loss.item() / tc.grad_accum
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
+            optimizer.step()
+            update_ema(ema, model, min(tc.ema_decay, (1 + step) / (10 + step)) if tc.ema_warmup else tc.ema_decay)
+            loop.end_step(step, loss=total, grad_norm=grad_norm, extra={"epoch": order.epoch_of(step + 1)})
     return run.folder
+
+
+def _load_latents(config: DiffusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The RAE run's training latents: encoded once by the main process, then read by every rank."""
+    latents, labels = load_or_encode(config.rae, "train", limit=config.train_images) if dist.is_main() else (None, None)
+    dist.barrier()
+    if latents is None:
+        latents, labels = load_or_encode(config.rae, "train", limit=config.train_images)
+    return latents, labels

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from replab.core.errors import DataError
 from replab.embed.data import RetrievalSplit, WordNetSplits, load_wordnet, split_wordnet
+from replab.errors import DataError
 from replab.metrics.retrieval import anisotropy, mutual_knn_alignment, retrieval_metrics
 
 
@@ -136,3 +136,17 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
 def save_result(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+
+
+def evaluate_models(
+    names: list[str], tasks: tuple[str, ...], held_out: int = 1000, docs: int = 5000, out: str | Path | None = None
+) -> tuple[str, Path | None]:
+    """``replab embed eval``: every model on the held-out WordNet split; the table, and the JSON path
+    (``out``, or ``<run>/evals/wordnet.json`` when the first model is a run folder; else none)."""
+    rows = {name: evaluate_wordnet(load_encoder(name), held_out, docs, tasks=tasks) for name in names}
+    path = Path(out) if out else None
+    if path is None and (Path(names[0]) / "config.yaml").exists():
+        path = Path(names[0]) / "evals" / "wordnet.json"
+    if path:
+        save_result(rows, path)
+    return format_table(rows), path

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import torch
 
-from replab.core.errors import ConfigError
 from replab.core.run import Run
 from replab.core.train import set_lr, setup_threads
 from replab.embed.data import WordNetSplits, load_wordnet, split_wordnet, wordnet_text, wordnet_triplets
+from replab.embed.tiny_lm import lm_batches, next_token_step, tiny_llama, token_stream, train_tokenizer
+from replab.errors import ConfigError
+from replab.metrics.correlation import spearman
 
 
 @dataclass
@@ -55,59 +57,14 @@ class GRSLConfig:
     threads: int | None = None
 
 
-def train_tokenizer(texts: list[str], vocab: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<unk>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="</s>")  # fmt: skip
-
-
-def token_stream(tokenizer, texts: list[str]) -> torch.Tensor:
-    ids: list[int] = []
-    for line in texts:
-        ids += tokenizer(line, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return torch.tensor(ids)
-
-
-def lm_batches(stream: torch.Tensor, seq_len: int, batch_size: int, seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        starts = torch.randint(0, len(stream) - seq_len - 1, (batch_size,), generator=gen)
-        yield torch.stack([stream[s : s + seq_len] for s in starts])
-
-
-def next_token_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ids: torch.Tensor) -> float:
-    """One optimizer step of next-token loss on ``ids [B, T]`` (gradients clipped to norm 1)."""
-    loss = model(input_ids=ids, labels=ids).loss
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    return loss.item()
-
-
 def pretrain_tiny_lm(config: TinyLMConfig, texts: list[str], out: Path, seed: int) -> dict[int, Path]:
     """A small Llama trained from scratch; a HF folder saved at every step in ``config.checkpoints``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     folders = {s: out / f"tiny-step{s}" for s in config.checkpoints}
     if all((f / "config.json").exists() for f in folders.values()):
         return folders
     tokenizer = train_tokenizer(texts, config.vocab)
     torch.manual_seed(seed)
-    lm_config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=config.width, intermediate_size=4 * config.width,
-                            num_hidden_layers=config.depth, num_attention_heads=config.heads,
-                            num_key_value_heads=config.heads, max_position_embeddings=512, tie_word_embeddings=True,
-                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.pad_token_id)  # fmt: skip
-    model = LlamaForCausalLM(lm_config)
+    model = tiny_llama(tokenizer, config.width, config.depth, config.heads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=0.1)
     batches = lm_batches(token_stream(tokenizer, texts), config.seq_len, config.batch_size, seed)
     last = max(config.checkpoints)
@@ -225,11 +182,10 @@ def summarise(results: list[dict], out: Path) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy import stats
 
     ppl = [r["word_perplexity"] for r in results]
     ndcg = [r["tuned"]["ndcg@10"] for r in results]
-    rho = stats.spearmanr([-p for p in ppl], ndcg)
+    rho, p_value = spearman([-p for p in ppl], ndcg)
     fig, ax = plt.subplots(figsize=(6, 4.2))
     ax.scatter(ppl, ndcg)
     for r, x, y in zip(results, ppl, ndcg):
@@ -237,7 +193,7 @@ def summarise(results: list[dict], out: Path) -> dict:
     ax.set_xscale("log")
     ax.set_xlabel("word-level perplexity on held-out WordNet lines (lower = better generator)")
     ax.set_ylabel("nDCG@10 after contrastive tuning")
-    ax.set_title(f"GRSL, small: Spearman ρ = {rho.statistic:.2f} (n = {len(results)})")
+    ax.set_title(f"GRSL, small: Spearman ρ = {rho:.2f} (n = {len(results)})")
     fig.tight_layout()
     png = out / "grsl.png"
     fig.savefig(png, dpi=120)
@@ -246,11 +202,11 @@ def summarise(results: list[dict], out: Path) -> dict:
     for r in results:
         lines.append(f"| {r['base']} | {r['word_perplexity']:.1f} | {r['untuned']['ndcg@10']:.3f} | "
                      f"{r['tuned']['ndcg@10']:.3f} | {r['anisotropy_tuned']:.3f} |")  # fmt: skip
-    lines.append(f"\nSpearman ρ(−perplexity, tuned nDCG@10) = {rho.statistic:.3f} (p = {rho.pvalue:.3f}, "
+    lines.append(f"\nSpearman ρ(−perplexity, tuned nDCG@10) = {rho:.3f} (p = {p_value:.3f}, "
                  f"n = {len(results)}); plot: {png}")  # fmt: skip
     table = "\n".join(lines)
     (out / "grsl.md").write_text(table + "\n")
-    return {"spearman": float(rho.statistic), "p_value": float(rho.pvalue), "n": len(results), "table": table}
+    return {"spearman": float(rho), "p_value": float(p_value), "n": len(results), "table": table}
 
 
 def _plain(config: GRSLConfig) -> dict:

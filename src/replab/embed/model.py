@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from replab.core.errors import ConfigError, DataError
+from replab.core.progress import progress_bar
 from replab.core.train import autocast, bf16_supported
 from replab.embed.prompts import PromptConfig, Template, install_template, render_template
+from replab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,10 @@ class Embedder:
         pooling: str = "last",
         max_length: int = 256,
         share_prefix: bool = True,
+        bf16: bool | None = None,
     ) -> None:
+        """``bf16``: autocast inference to bfloat16; None = where the device has bf16 units (faster, not
+        bit-exact against fp32), False = fp32."""
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling: unknown '{pooling}'; valid: {', '.join(POOLINGS)}")
         if max_length <= template.overhead:
@@ -66,6 +68,7 @@ class Embedder:
             )
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.pooling, self.max_length, self.share_prefix = pooling, max_length, share_prefix
+        self.bf16 = bf16
         install_template(tokenizer, template)
 
     # ---- loading -----------------------------------------------------------------------------------
@@ -78,6 +81,7 @@ class Embedder:
         prompt: PromptConfig | None = None,
         max_length: int | None = None,
         dtype: torch.dtype = torch.float32,
+        bf16: bool | None = None,
     ) -> Embedder:
         """A hub id or folder of a causal LM or VLM (``smollm2`` = the offline default), or a folder
         that replab saved (its pooling, prompts and template are read back)."""
@@ -99,7 +103,38 @@ class Embedder:
             template,
             pooling=pooling or info.get("pooling", "last"),
             max_length=max_length or info.get("max_length", 256),
+            bf16=bf16,
         )
+
+    def save(self, folder: str | Path) -> Path:
+        """A transformers folder plus sentence-transformers' modules (Transformer → Pooling → Normalize); the
+        prompt template lives in the tokenizer's post-processor, the query/document prompts in ST's prompts."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        (folder / EMBEDDER_FILE).write_text(json.dumps(self.config_dict(), indent=1))
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ]
+        (folder / "modules.json").write_text(json.dumps(modules, indent=1))
+        (folder / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": self.max_length, "do_lower_case": False})
+        )
+        pooling = {"word_embedding_dimension": self.dim, "pooling_mode_lasttoken": self.pooling == "last",
+                   "pooling_mode_mean_tokens": self.pooling == "mean", "include_prompt": True}  # fmt: skip
+        (folder / "1_Pooling").mkdir(exist_ok=True)
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=1))
+        (folder / "2_Normalize").mkdir(exist_ok=True)
+        st_config = {
+            "prompts": dict(self.template.prompts),
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        }
+        (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=1))
+        return folder
 
     def config_dict(self) -> dict:
         return {"pooling": self.pooling, "max_length": self.max_length, **asdict(self.template)}
@@ -228,18 +263,23 @@ class Embedder:
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         depth = self.model.config.num_hidden_layers + 1 if layer == ALL_LAYERS else None
         out = torch.empty((*([depth] if depth else []), len(rows), self.dim), dtype=torch.float32)
-        if show_progress_bar is None:
-            show_progress_bar = len(rows) > 8 * batch_size and not os.environ.get("REPLAB_NO_PROGRESS")
-        show = show_progress_bar
+        if show_progress_bar is None:  # on for long inputs, as sentence-transformers does
+            show_progress_bar = len(rows) > 8 * batch_size
         was_training = self.model.training
         self.model.eval()
-        with autocast(self.device, bf16_supported(self.device)):
-            for start in tqdm(range(0, len(order), batch_size), desc="encode", unit="batch", disable=not show):
+        use_bf16 = bf16_supported(self.device) if self.bf16 is None else self.bf16
+        bar = progress_bar(len(rows), "encode", unit="text") if show_progress_bar else None
+        with autocast(self.device, use_bf16):
+            for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]
                 pooled = self.embed_ids([rows[i] for i in index], layer, group_size=len(index)).float()
                 if normalize_embeddings:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[..., index, :] = pooled.cpu()
+                if bar is not None:
+                    bar.update(len(index))
+        if bar is not None:
+            bar.close()
         self.model.train(was_training)
         return out.numpy()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,7 @@ sentence-transformers folder) and checkpoints of the LoRA weights + optimizer fo
 
 from __future__ import annotations
 
-import json
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +15,14 @@ import torch
 from replab.core import dist
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder
-from replab.core.errors import ConfigError
+from replab.core.loop import TrainLoop
 from replab.core.run import Run
-from replab.core.train import RESUMABLE_KEYS, TrainConfig, lr_at, set_lr, setup_threads
+from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, start_training
 from replab.embed.data import Triplet, load_triplets_jsonl, load_wordnet, split_wordnet, wordnet_triplets
 from replab.embed.loss import contrastive_backward
-from replab.embed.model import EMBEDDER_FILE, Embedder
+from replab.embed.model import Embedder
 from replab.embed.prompts import PromptConfig
+from replab.errors import ConfigError
 
 
 @dataclass
@@ -118,8 +117,7 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
     world = dist.world_size() if dist.init_from_env() else 1
     if tc.batch_size % world:
         raise ConfigError(f"train.batch_size={tc.batch_size} must divide by the {world} processes")
-    setup_threads(tc.threads)
-    torch.manual_seed(tc.seed)
+    start_training(tc)
     random.seed(tc.seed)
     triplets = triplets if triplets is not None else load_training_triplets(config.data)
     embedder = Embedder.from_pretrained(
@@ -128,47 +126,32 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
     add_lora(embedder, config.lora, tc.gradient_checkpointing)
     embedder.model.train()
     params = [p for p in embedder.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    optimizer = adamw(params, tc)
     share = tc.batch_size // world
     order = BatchOrder(len(triplets), tc.batch_size, tc.seed)
-    weights = TrainableWeights(embedder.model)
-
     with Run(out, to_dict(config), kind="embed", mutable=RESUMABLE_KEYS, defaults=to_dict(EmbedConfig())) as run:
-        state = run.resume({"lora": weights}, {"lora": optimizer})
-        start = state["step"] if state else 0
-        bar = run.progress(tc.steps, start, desc="embed train")
-        tick = time.perf_counter()
-        with run.phase("train"):
-            for step in range(start, tc.steps):
-                set_lr(optimizer, lr_at(step, tc))
-                optimizer.zero_grad(set_to_none=True)
-                index = order.indices(step)[dist.rank() * share : (dist.rank() + 1) * share]
-                batch = [triplets[i] for i in index]
-                use_neg = tc.hard_negatives and all(t.negative for t in batch)
-                loss = contrastive_backward(
-                    embedder.embed_ids,
-                    embedder.tokenize([t.anchor for t in batch], "query", warn=False),
-                    embedder.tokenize([t.positive for t in batch], "document", warn=False),
-                    embedder.tokenize([t.negative for t in batch], "document", warn=False) if use_neg else None,
-                    tc.temperature,
-                    tc.chunk_size,
-                    tc.same_side_negatives,
-                )
-                average_gradients(params)
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip or float("inf"))
-                optimizer.step()
-                run.add_units("steps", 1)
-                run.add_units("texts", tc.batch_size * (3 if use_neg else 2))
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}")
-                if (step + 1) % tc.log_every == 0:
-                    elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-                    run.log(step + 1, loss=dist.all_reduce_mean(torch.tensor(loss)).item(), grad_norm=grad_norm.item(),
-                            lr=lr_at(step, tc), triplets_per_s=tc.log_every * tc.batch_size / elapsed)  # fmt: skip
-                if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
-                    run.save(step + 1, {"lora": weights}, {"lora": optimizer}, None,
-                             {"data": {"triplets_seen": (step + 1) * tc.batch_size}})  # fmt: skip
-        bar.close()
+        loop = TrainLoop(run, tc, {"lora": TrainableWeights(embedder.model)}, {"lora": optimizer},
+                         units={"triplets": tc.batch_size}, desc="embed train",
+                         position=lambda done: {"triplets_seen": done * tc.batch_size})  # fmt: skip
+        for step in loop:
+            optimizer.zero_grad(set_to_none=True)
+            index = order.indices(step)[dist.rank() * share : (dist.rank() + 1) * share]
+            batch = [triplets[i] for i in index]
+            use_neg = tc.hard_negatives and all(t.negative for t in batch)
+            loss = contrastive_backward(
+                embedder.embed_ids,
+                embedder.tokenize([t.anchor for t in batch], "query", warn=False),
+                embedder.tokenize([t.positive for t in batch], "document", warn=False),
+                embedder.tokenize([t.negative for t in batch], "document", warn=False) if use_neg else None,
+                tc.temperature,
+                tc.chunk_size,
+                tc.same_side_negatives,
+            )
+            average_gradients(params)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip or float("inf"))
+            optimizer.step()
+            texts = {"triplets": tc.batch_size, "texts": tc.batch_size * (3 if use_neg else 2)}
+            loop.end_step(step, units=texts, loss=loss, grad_norm=grad_norm)
         if dist.is_main():
             with run.phase("save"):
                 save_embedder(embedder, run.folder)
@@ -182,33 +165,4 @@ def save_embedder(embedder: Embedder, folder: Path) -> None:
     model.save_pretrained(folder / "adapter")
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     embedder.model = merged
-    save_sentence_transformers(embedder, folder / "model")
-
-
-def save_sentence_transformers(embedder: Embedder, folder: Path) -> None:
-    """A transformers folder plus sentence-transformers' modules (Transformer → Pooling → Normalize); the
-    prompt template lives in the tokenizer's post-processor, the query/document prompts in ST's prompts."""
-    folder.mkdir(parents=True, exist_ok=True)
-    embedder.model.save_pretrained(folder)
-    embedder.tokenizer.save_pretrained(folder)
-    (folder / EMBEDDER_FILE).write_text(json.dumps(embedder.config_dict(), indent=1))
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]
-    (folder / "modules.json").write_text(json.dumps(modules, indent=1))
-    (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": embedder.max_length, "do_lower_case": False})
-    )
-    pooling = {"word_embedding_dimension": embedder.dim, "pooling_mode_lasttoken": embedder.pooling == "last",
-               "pooling_mode_mean_tokens": embedder.pooling == "mean", "include_prompt": True}  # fmt: skip
-    (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=1))
-    (folder / "2_Normalize").mkdir(exist_ok=True)
-    st_config = {
-        "prompts": dict(embedder.template.prompts),
-        "default_prompt_name": None,
-        "similarity_fn_name": "cosine",
-    }
-    (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=1))
+    embedder.save(folder / "model")

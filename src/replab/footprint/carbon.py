@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 
 TABLE = Path(__file__).resolve().parent / "data" / "carbon_intensity.csv"
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 
 
 def find_footprints(paths: list[str | Path]) -> list[Path]:

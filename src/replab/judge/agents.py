@@ -12,19 +12,23 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from replab.judge.backends import GenerationParams, Response
+from replab.judge.protocol import Backend, GenerationParams, Response, can_score_choices
 from replab.judge.tasks.translation import (
     DIMENSIONS,
+    FIELDS,
     SAFETY,
     SCORE_FORMAT,
     DitingItem,
     ParseError,
+    apply_rules,
     new_tag,
     parse_scores,
     quote,
     rubric,
+    score_offsets,
     task_block,
 )
+from replab.judge.weighted import weighted_by_forcing, weighted_from_logprobs
 
 JUDGE_FORMAT = (
     'Answer with one JSON object only: {"judge": "yes" if the two experts agree on all three scores else "no", '
@@ -41,7 +45,7 @@ class Transcript:
         self.responses.append({"role": role, "round": round_, **response.to_dict()})
 
 
-async def ask_scores(backend, messages: list[dict[str, str]], params: GenerationParams, transcript: Transcript,
+async def ask_scores(backend: Backend, messages: list[dict[str, str]], params: GenerationParams, transcript: Transcript,
                      role: str, round_: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """One call, parsed; a malformed answer gets exactly one re-ask."""
     response = await backend.complete(messages, params)
@@ -66,19 +70,35 @@ def _scores_text(scores: dict[str, Any]) -> str:
     return json.dumps({k: scores[k] for k in ("S", "G1", "G2", "reason") if k in scores}, ensure_ascii=False)
 
 
-async def single_judge(backend, item: DitingItem, candidate: str, params: GenerationParams,
+async def single_judge(backend: Backend, item: DitingItem, candidate: str, params: GenerationParams,
                        with_reference: bool = False) -> dict[str, Any]:  # fmt: skip
-    """The baseline: the same rubric and task, one judge, one call (plus a re-ask if malformed)."""
+    """The baseline: the same rubric and task, one judge, one call (plus a re-ask if malformed).
+
+    ``weighted`` is G-Eval's probability-weighted score: from the answer's token log-probabilities where
+    the backend returns them, else from the model's own distribution after a forced prefix where the
+    backend can give one (a local model), else None. An answer that cannot be parsed still scores when
+    the weighted score exists; ``parse_error`` then says why the parsed score is missing."""
     tag, transcript = new_tag(), Transcript([])
     user = (
         f"{rubric(DIMENSIONS[item.dimension])}\n\n{task_block(item, candidate, tag, with_reference)}\n\n{SCORE_FORMAT}"
     )
-    scores = await ask_scores(backend, [_system("a translation judge"), {"role": "user", "content": user}],
-                              params, transcript, "judge", 1)  # fmt: skip
-    return {"scores": scores, "rounds": 1, "responses": transcript.responses}
+    messages = [_system("a translation judge"), {"role": "user", "content": user}]
+    scores, parse_error, weighted = None, None, None
+    try:
+        scores = await ask_scores(backend, messages, params, transcript, "judge", 1)
+        last = transcript.responses[-1]
+        weighted = weighted_from_logprobs(last.get("logprobs"), score_offsets(last["text"]))
+    except ParseError as exc:
+        parse_error = str(exc)
+    if weighted is None and can_score_choices(backend):
+        weighted = await weighted_by_forcing(backend, messages, FIELDS)
+    if scores is None and weighted is None:
+        raise ParseError(parse_error)
+    return {"scores": scores, "weighted": apply_rules(weighted) if weighted else None, "parse_error": parse_error,
+            "rounds": 1, "responses": transcript.responses}  # fmt: skip
 
 
-async def agent_eval(backend, item: DitingItem, candidate: str, params: GenerationParams,
+async def agent_eval(backend: Backend, item: DitingItem, candidate: str, params: GenerationParams,
                      with_reference: bool = False, max_rounds: int = 4) -> dict[str, Any]:  # fmt: skip
     tag, transcript = new_tag(), Transcript([])
     task = f"{rubric(DIMENSIONS[item.dimension])}\n\n{task_block(item, candidate, tag, with_reference)}"
@@ -109,5 +129,5 @@ async def agent_eval(backend, item: DitingItem, candidate: str, params: Generati
         if str(verdict["judge"]).strip().lower() == "yes":
             break
     consensus = str(verdict["judge"]).strip().lower() == "yes"
-    scores = {k: verdict[k] for k in ("S", "G1", "G2", "total")}
+    scores = {k: verdict[k] for k in (*FIELDS, "total")}
     return {"scores": scores, "rounds": round_, "consensus": consensus, "responses": transcript.responses}

@@ -12,39 +12,13 @@ import email.utils
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from replab.core.errors import ConfigError, ReplabError
+from replab.errors import ConfigError
+from replab.judge.protocol import Backend, BackendError, GenerationParams, Response
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-class BackendError(ReplabError):
-    """A call that failed for good (after its retries, or with a non-retryable status)."""
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    temperature: float = 0.0
-    max_tokens: int = 512
-    top_p: float = 1.0
-    seed: int | None = None
-
-
-@dataclass
-class Response:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    attempts: int = 1
-    cached: bool = False
-    finish_reason: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -107,6 +81,8 @@ class OpenAIBackend:
                    "max_tokens": params.max_tokens, "top_p": params.top_p}  # fmt: skip
         if params.seed is not None:
             payload["seed"] = params.seed
+        if params.top_logprobs:
+            payload.update(logprobs=True, top_logprobs=params.top_logprobs)
         last_error = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             delay = None
@@ -147,6 +123,12 @@ class OpenAIBackend:
         if not isinstance(text, str):
             raise TypeError("content is not a string")
         usage = body.get("usage") or {}
+        content = (choice.get("logprobs") or {}).get("content")
+        logprobs = None
+        if content:
+            logprobs = [{"token": t["token"], "logprob": float(t["logprob"]),
+                         "top": {a["token"]: float(a["logprob"]) for a in t.get("top_logprobs") or []}}
+                        for t in content]  # fmt: skip
         return Response(
             text=text,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
@@ -155,6 +137,7 @@ class OpenAIBackend:
             attempts=attempts,
             finish_reason=choice.get("finish_reason"),
             raw=body,
+            logprobs=logprobs,
         )
 
 
@@ -174,7 +157,7 @@ def _scrub(text: str, api_key_env: str) -> str:
     return text.replace(key, "***") if key else text
 
 
-def backend_from_string(spec: str, base_url: str | None = None, concurrency: int = 8, **kwargs: Any):
+def backend_from_string(spec: str, base_url: str | None = None, concurrency: int = 8, **kwargs: Any) -> Backend:
     """``openai:<model>`` (with ``base_url`` for any compatible server) or ``local:smollm2``."""
     kind, _, model = spec.partition(":")
     if kind == "openai" and model:

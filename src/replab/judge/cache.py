@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from replab.judge.backends import GenerationParams, Response
+from replab.judge.protocol import Backend, GenerationParams, Messages, Response, can_score_choices
 
 
 def cache_key(identity: dict[str, str], messages: list[dict[str, str]], params: GenerationParams) -> str:
@@ -24,6 +24,14 @@ class ResponseCache:
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
+        self.db.commit()
+
+    def get_json(self, key: str) -> Any:
+        row = self.db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO responses (key, response) VALUES (?, ?)", (key, json.dumps(value)))
         self.db.commit()
 
     def get(self, key: str) -> Response | None:
@@ -46,7 +54,7 @@ class ResponseCache:
 class CachedBackend:
     """Wraps a backend: a hit makes no call; a miss calls, then stores."""
 
-    def __init__(self, backend, cache: ResponseCache) -> None:
+    def __init__(self, backend: Backend, cache: ResponseCache) -> None:
         self.backend = backend
         self.cache = cache
         self.hits = 0
@@ -67,6 +75,22 @@ class CachedBackend:
         response = await self.backend.complete(messages, params)
         self.cache.put(key, response)
         return response
+
+    @property
+    def scores_choices(self) -> bool:
+        return can_score_choices(self.backend)
+
+    async def choice_logprobs(self, messages: Messages, prefix: str, choices: list[str]) -> dict[str, float]:
+        blob = json.dumps({"identity": self.backend.identity(), "messages": messages, "prefix": prefix,
+                           "choices": choices}, sort_keys=True)  # fmt: skip
+        key = "choices:" + hashlib.sha256(blob.encode()).hexdigest()
+        hit = self.cache.get_json(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        value = await self.backend.choice_logprobs(messages, prefix, choices)
+        self.cache.put_json(key, value)
+        return value
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -1,29 +1,32 @@
-"""``replab judge translate | score | meta``: the DITING evaluation pipeline over runs.
+"""``replab judge translate | score | meta``: the DITING evaluation pipeline; every job is a Run.
 
 - translate: the system under test translates each item's source; its output joins the item's
   candidates. Items whose source the release withholds are recorded with that error.
-- score: every (item, system) pair gets BLEU and chrF++ (when a reference exists), the single-judge
-  baseline and/or AgentEval; one JSON line per pair, resumable.
-- meta: correlations of each metric with the human total (S + G1 + G2) per pair, with bootstrap CIs.
+- score: every (item, system) pair is graded by the chosen scorers (``replab.judge.task.SCORERS``);
+  one JSON line per pair, resumable. On a translate run (``--run``) or directly on a data file that
+  already holds candidates (``--data FILE --out DIR``).
+- meta: each metric correlated with the human total (S + G1 + G2) on every pair it has, with its own n
+  and bootstrap CIs; the comparison on the pairs every metric has is a separate table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from replab.core.errors import ConfigError, DataError
-from replab.judge.backends import GenerationParams
+from replab.core.run import Run
+from replab.errors import ConfigError, DataError
 from replab.judge.cache import CachedBackend, ResponseCache
-from replab.judge.runner import read_results, run_items
-from replab.judge.tasks.translation import DitingItem, load_items, metric_signatures, sentence_metrics
+from replab.judge.protocol import Backend, GenerationParams
+from replab.judge.runner import read_results
+from replab.judge.task import SCORERS, Task, check_metrics, make_scorers, run_task
+from replab.judge.tasks import translation_task
+from replab.judge.tasks.translation import DitingItem, load_items, metric_signatures
 
-METRICS = ("bleu", "chrf", "comet", "single", "agenteval")
+METRICS = tuple(SCORERS)
+SOURCE_FILE = "summary.json"  # in a translate (or data) run: where the items come from
 
 
 def load_data(path: str | Path) -> list[DitingItem]:
@@ -38,22 +41,29 @@ def load_data(path: str | Path) -> list[DitingItem]:
     return load_items(path)
 
 
-def make_backend(spec: str, base_url: str | None, concurrency: int, cache_path: Path):
+def make_backend(spec: str, base_url: str | None = None, concurrency: int = 8,
+                 cache_path: str | Path | None = None) -> Backend:  # fmt: skip
+    """A backend by string (``openai:<model>``, ``local:smollm2``), behind an SQLite response cache when
+    ``cache_path`` is given."""
     from replab.judge.backends import backend_from_string
 
-    return CachedBackend(
-        backend_from_string(spec, base_url=base_url, concurrency=concurrency), ResponseCache(cache_path)
-    )
+    backend = backend_from_string(spec, base_url=base_url, concurrency=concurrency)
+    return CachedBackend(backend, ResponseCache(cache_path)) if cache_path else backend
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
-TRANSLATE_PROMPT = (
-    "Translate the Chinese web-novel sentence into natural, faithful English. Keep names consistent, render "
-    "idioms and terms idiomatically, restore omitted subjects from the context. Reply with the translation only."
-)
+def _run_async(task: Task, folder: Path, concurrency: int, limit: int | None, backend: Backend | None) -> dict:
+    async def go() -> dict:
+        try:
+            return await run_task(task, folder, concurrency, limit)
+        finally:
+            if backend is not None:
+                await backend.aclose()
+
+    return asyncio.run(go())
 
 
 def translate(
@@ -65,132 +75,99 @@ def translate(
     limit: int | None = None,
     params: GenerationParams | None = None,
 ) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = load_data(data)
-    backend = make_backend(backend_spec, base_url, concurrency, out / "cache.sqlite")
+    out, data = Path(out), Path(data).resolve()
     params = params or GenerationParams(max_tokens=256)
-
-    async def solve(record: dict[str, Any]) -> dict[str, Any]:
-        if record["source"].startswith("[source withheld"):
-            raise DataError("the source sentence is withheld in this data; nothing to translate")
-        context = f"Context: {record['context']}\n" if record["context"] else ""
-        messages = [{"role": "system", "content": TRANSLATE_PROMPT},
-                    {"role": "user", "content": f"{context}Sentence: {record['source']}"}]  # fmt: skip
-        response = await backend.complete(messages, params)
-        return {"translation": response.text.strip(), "responses": [response.to_dict()]}
-
-    async def go() -> None:
-        try:
-            await run_items([vars(i) for i in items], solve, out, concurrency, limit, desc="translate")
-        finally:
-            await backend.aclose()
-
-    asyncio.run(go())
-    _write_json(out / "summary.json", {"data": str(data), "backend": backend_spec, "base_url": base_url,
-                                       "system": backend.model, "items": len(items[:limit])})  # fmt: skip
+    settings = {"data": str(data), "backend": backend_spec, "base_url": base_url, "params": vars(params),
+                "concurrency": concurrency, "limit": limit}  # fmt: skip
+    with Run(out, settings, kind="judge-translate", mutable=("concurrency", "limit")) as run:
+        items = load_data(data)
+        backend = make_backend(backend_spec, base_url, concurrency, out / "cache.sqlite")
+        task = Task("translate", [vars(i) for i in items], translation_task.translate_solver(backend, params))
+        with run.phase("translate"):
+            results = _run_async(task, out, concurrency, limit, backend)
+        run.add_units("items", len(items[:limit]))
+        failed = sum(1 for r in results.values() if r.get("error"))
+        _write_json(
+            out / SOURCE_FILE,
+            {
+                "data": str(data),
+                "backend": backend_spec,
+                "base_url": base_url,
+                "system": backend.model,
+                "items": len(items[:limit]),
+                "failed": failed,
+            },
+        )
+        if failed:
+            print(f"notice: {failed} of {len(results)} items have an error (see 'error' in results.jsonl)")
     return out
 
 
-def _pairs(run: Path) -> list[dict[str, Any]]:
-    summary = json.loads((run / "summary.json").read_text())
-    items = load_data(summary["data"])
-    translations = read_results(run / "results.jsonl")
-    pairs = []
-    for item in items:
-        candidates = dict(item.candidates)
-        done = translations.get(item.id)
-        if done and not done.get("error"):
-            candidates[summary["system"]] = done["translation"]
-        for system, text in candidates.items():
-            pairs.append({"id": f"{item.id}::{system}", "item": vars(item), "system": system, "candidate": text})
-    return pairs
+def _source(run: Path, data: str | Path | None) -> dict[str, Any]:
+    """Where a run's items come from; ``data`` starts a data-only run (candidates already in the file)."""
+    path = run / SOURCE_FILE
+    if data is not None:
+        data = str(Path(data).resolve())
+        if path.exists() and json.loads(path.read_text())["data"] != data:
+            raise ConfigError(f"{run} scores {json.loads(path.read_text())['data']}, not {data}: use another --out")
+        if not path.exists():
+            run.mkdir(parents=True, exist_ok=True)
+            _write_json(path, {"data": data, "system": None})
+        return json.loads(path.read_text())
+    if not path.exists():
+        raise ConfigError(f"{run} is not a judge run ({path} is missing): run 'replab judge translate' first, "
+                          f"or score a file that holds candidates with --data FILE --out DIR")  # fmt: skip
+    return json.loads(path.read_text())
 
 
 def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, base_url: str | None = None,
           concurrency: int = 8, limit: int | None = None, with_reference: bool = False,
-          max_tokens: int = 300) -> Path:  # fmt: skip
-    from replab.judge.agents import agent_eval, single_judge
-
+          max_tokens: int = 300, data: str | Path | None = None, top_logprobs: int = 5) -> Path:  # fmt: skip
+    """Grade every (item, system) pair with ``metrics``; results in ``<run>/scores/<metrics>/``."""
     run = Path(run)
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise ConfigError(f"--metrics: unknown {', '.join(unknown)}; valid: {', '.join(METRICS)}")
-    needs_judge = {"single", "agenteval"} & set(metrics)
+    check_metrics(metrics)
+    needs_judge = [m for m in metrics if SCORERS[m].needs_backend]
     if needs_judge and not judge_spec:
-        raise ConfigError("--judge-backend is required for the single and agenteval metrics")
-    backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite") if needs_judge else None
-    params = GenerationParams(max_tokens=max_tokens)
-    comet = None
-    if "comet" in metrics:
-        from replab.judge.tasks.translation import Comet
-
-        comet = Comet()
-        if not comet.available:
-            print(f"notice: COMET skipped: {comet.reason}", file=sys.stderr)
-
-    async def solve(pair: dict[str, Any]) -> dict[str, Any]:
-        item = DitingItem(**pair["item"])
-        out: dict[str, Any] = {"system": pair["system"], "scores": {}, "responses": {}}
-        if {"bleu", "chrf"} & set(metrics) and item.reference:
-            out["scores"].update(sentence_metrics(pair["candidate"], item.reference))
-        if comet is not None and comet.available and item.reference and not item.source.startswith("[source"):
-            out["scores"]["comet"] = comet.score(item.source, pair["candidate"], item.reference)
-        if "single" in metrics:
-            result = await single_judge(backend, item, pair["candidate"], params, with_reference)
-            out["scores"]["single"] = result["scores"]["total"]
-            out["responses"]["single"] = result["responses"]
-        if "agenteval" in metrics:
-            result = await agent_eval(backend, item, pair["candidate"], params, with_reference)
-            out["scores"]["agenteval"] = result["scores"]["total"]
-            out["scores"]["agenteval_detail"] = result["scores"]
-            out["rounds"] = result["rounds"]
-            out["responses"]["agenteval"] = result["responses"]
-        out["tokens"] = sum(r.get("prompt_tokens", 0) + r.get("completion_tokens", 0)
-                            for rs in out["responses"].values() for r in rs)  # fmt: skip
-        return out
-
+        raise ConfigError(f"--judge-backend is required for {', '.join(needs_judge)}")
+    source = _source(run, data)
+    pairs = translation_task.pairs(load_data(source["data"]), read_results(run / "results.jsonl"), source["system"])
     folder = run / "scores" / "+".join(sorted(metrics))  # each metric set resumes on its own
-
-    async def go() -> None:
-        try:
-            await run_items(_pairs(run), solve, folder, concurrency, limit, desc="score")
-        finally:
-            if backend is not None:
-                await backend.aclose()
-
-    asyncio.run(go())
-    _write_json(folder / "summary.json", {
-        "metrics": metrics, "judge_backend": judge_spec, "base_url": base_url,
-        "mode": "reference-aware" if with_reference else "reference-free", "signatures": metric_signatures(),
-        "comet": None if comet is None else (comet.model_name if comet.available else f"skipped: {comet.reason}"),
-    })  # fmt: skip
+    mode = "reference-aware" if with_reference else "reference-free"
+    settings = {
+        "metrics": sorted(metrics),
+        "judge_backend": judge_spec,
+        "base_url": base_url,
+        "mode": mode,
+        "max_tokens": max_tokens,
+        "top_logprobs": top_logprobs,
+        "concurrency": concurrency,
+        "limit": limit,
+    }
+    with Run(folder, settings, kind="judge-score", mutable=("concurrency", "limit")) as job:
+        backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite") if needs_judge else None
+        params = GenerationParams(max_tokens=max_tokens, top_logprobs=top_logprobs)
+        scorers = make_scorers(metrics, backend=backend, params=params, with_reference=with_reference)
+        with job.phase("score"):
+            results = _run_async(Task("score", pairs, scorers=scorers), folder, concurrency, limit, backend)
+        job.add_units("items", len(pairs[:limit]))
+        comet = next((s.comet for s in scorers if s.name == "comet"), None)
+        _write_json(folder / "summary.json", {
+            "metrics": metrics, "judge_backend": judge_spec, "base_url": base_url, "mode": mode,
+            "signatures": metric_signatures(), "pairs": len(results),
+            "failed": sum(1 for r in results.values() if r.get("error")),
+            "comet": None if comet is None else (comet.model_name if comet.available else f"skipped: {comet.reason}"),
+        })  # fmt: skip
     return folder
 
 
 def meta(run: str | Path, human: str | Path | None = None, n_boot: int = 1000) -> tuple[str, Path]:
-    """Correlate each metric with the human total of each (item, system) pair."""
-    from replab.judge.meta import format_table, meta_table, plot_table
+    """Correlate each metric with the human total of each (item, system) pair it scored."""
+    from replab.judge.meta import meta_report
 
     run = Path(run)
-    scores: dict[str, dict[str, Any]] = {}
-    for path in sorted((run / "scores").glob("*/results.jsonl")):  # merge the metric sets, pair by pair
-        for key, record in read_results(path).items():
-            merged = scores.setdefault(key, {"scores": {}, "error": None})
-            merged["scores"].update(record.get("scores", {}))
-            merged["error"] = merged["error"] or record.get("error")
-    humans: dict[str, float] = {}
-    source = human or json.loads((run / "summary.json").read_text())["data"]
-    for item in load_data(source):
-        for system, values in item.human.items():
-            humans[f"{item.id}::{system}"] = sum(values.get(k, 0.0) for k in ("S", "G1", "G2"))
-    keys = [k for k, r in scores.items() if k in humans and not r.get("error")]
-    if len(keys) < 3:
-        raise DataError(f"only {len(keys)} scored pairs have human scores in {source}; need at least 3")
-    names = [m for m in METRICS if all(m in scores[k]["scores"] for k in keys)]
-    table = meta_table({m: np.array([scores[k]["scores"][m] for k in keys]) for m in names},
-                       np.array([humans[k] for k in keys]), n_boot)  # fmt: skip
-    text = format_table(table)
-    png = plot_table(table, run / "meta.png")
-    (run / "meta.json").write_text(json.dumps(table, indent=1))
+    source = human or _source(run, None)["data"]
+    with Run(run / "meta", {"data": str(source), "n_boot": n_boot}, kind="judge-meta", mutable=("*",)) as job:
+        with job.phase("meta"):
+            text, png, table = meta_report(run, load_data(source), n_boot)
+        job.add_units("pairs", max((row["n"] for row in table.values()), default=0))
     return text, png

@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 
 Solver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # item → outputs (responses, parsed scores)
 

@@ -5,7 +5,7 @@ computed with it are labelled "FD-fmnist", never FID, and are comparable only wi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from replab.core.config import to_dict
-from replab.core.data import BatchOrder, DataConfig, load_images
-from replab.core.errors import DataError
-from replab.core.run import Run
-from replab.core.train import RESUMABLE_KEYS, TrainConfig, default_device, lr_at, set_lr, setup_threads
+from replab.errors import DataError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 FD_FMNIST_DEFAULT = ASSETS / "features" / "fd-fmnist"
@@ -32,13 +28,6 @@ class FeatureNetSpec:
     width: int = 32
     feature_dim: int = 128
     num_classes: int = 10
-
-
-@dataclass
-class FeatureNetConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: FeatureNetSpec = field(default_factory=FeatureNetSpec)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 class FeatureNet(nn.Module):
@@ -70,56 +59,6 @@ class FeatureNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(images))
-
-
-def train_feature_net(config: FeatureNetConfig, out: str | Path) -> Path:
-    """Supervised training with light augmentation (random shifts); exports to ``<out>/features``."""
-    tc = config.train
-    setup_threads(tc.threads)
-    torch.manual_seed(tc.seed)
-    device = default_device()
-    data, test = load_images(config.data, "train"), load_images(config.data, "test")
-    model = FeatureNet(config.model).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    shifts = torch.Generator().manual_seed(tc.seed + 1)
-    with Run(out, to_dict(config), kind="feature-net", mutable=RESUMABLE_KEYS) as run:
-        state = run.resume({"model": model}, {"model": optimizer}, {"shifts": shifts})
-        start = state["step"] if state else 0
-        order = BatchOrder(len(data), tc.batch_size, tc.seed)
-        bar = run.progress(tc.steps, start, desc="feature net")
-        with run.phase("train"):
-            for step in range(start, tc.steps):
-                model.train()
-                set_lr(optimizer, lr_at(step, tc))
-                index = order.indices(step)
-                images = _random_shift(data.float(index), shifts).to(device)
-                loss = F.cross_entropy(model(images), data.labels[index].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                run.add_units("steps", 1)
-                run.add_units("images", len(index))
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if (step + 1) % tc.log_every == 0:
-                    run.log(step + 1, loss=loss.item(), lr=lr_at(step, tc))
-                if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
-                    run.save(step + 1, {"model": model}, {"model": optimizer}, {"shifts": shifts})
-        bar.close()
-        with run.phase("eval"):
-            accuracy = classify_accuracy(model.eval(), test.float(), test.labels)
-        run.log(tc.steps, event="test", accuracy=accuracy)
-        export = run.folder / "features"
-        save_feature_net(model, export, {"test_accuracy": accuracy, "trained_by": str(run.folder)})
-        print(f"{FEATURE_LABEL} classifier test accuracy: {accuracy:.4f}")
-    return export
-
-
-def _random_shift(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    padded = F.pad(images, (max_shift,) * 4)
-    dx, dy = torch.randint(0, 2 * max_shift + 1, (2,), generator=generator).tolist()
-    h, w = images.shape[-2:]
-    return padded[..., dy : dy + h, dx : dx + w]
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.core.errors import ConfigError
+from replab.errors import ConfigError
 
 INSTALL_HINT = "pip install torch-fidelity (or clean-fid); both need torchvision and download Inception weights once"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from replab.core.errors import ConfigError
 from replab.core.layers import Block, init_vit_weights, sincos_2d, unpatchify
+from replab.errors import ConfigError
 
 # name: (width, depth, heads), as in the paper's ViT-B/L/XL decoders; tiny and S for small data
 DECODER_SIZES: dict[str, tuple[int, int, int]] = {

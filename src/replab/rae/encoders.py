@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from replab.core.config import from_dict
-from replab.core.errors import ConfigError, DataError
+from replab.errors import ConfigError, DataError
 from replab.rae.local_vit import LocalViT, LocalViTConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

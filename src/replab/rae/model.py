@@ -11,9 +11,9 @@ from torch import nn
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, ImageSet
-from replab.core.errors import CheckpointError, ConfigError
 from replab.core.run import Run
 from replab.core.train import TrainConfig
+from replab.errors import CheckpointError, ConfigError
 from replab.rae.decoder import ViTDecoder
 from replab.rae.encoders import EncoderConfig, RepresentationEncoder, build_encoder
 

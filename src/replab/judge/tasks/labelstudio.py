@@ -16,7 +16,7 @@ import re
 import warnings
 from pathlib import Path
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 from replab.judge.tasks.translation import DitingItem
 
 FIELD_MAP = {"term_appropriateness": "S", "localization_strategy": "G1", "fluency": "G2"}

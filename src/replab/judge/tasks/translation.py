@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from replab.core.errors import DataError
+from replab.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,24 @@ _OBJECT = re.compile(r"\{[^{}]*\}")
 
 def parse_scores(text: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """The last ``{...}`` holding integer S, G1, G2 in {0, 1, 2} (plus ``extra`` keys); S = 0 zeroes G1, G2."""
-    for match in reversed(_OBJECT.findall(text)):
+    return _parse(text, extra)[0]
+
+
+def score_offsets(text: str, extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """Where in ``text`` each field's value was written, in the object ``parse_scores`` reads."""
+    match = _parse(text, extra)[1]
+    offsets = {}
+    for key in FIELDS:
+        found = re.search(rf'"{key}"\s*:\s*"?\s*([012])', match.group())
+        if found:
+            offsets[key] = match.start() + found.start(1)
+    return offsets
+
+
+def _parse(text: str, extra: tuple[str, ...]) -> tuple[dict[str, Any], re.Match]:
+    for match in reversed(list(_OBJECT.finditer(text))):
         try:
-            data = json.loads(match)
+            data = json.loads(match.group())
         except json.JSONDecodeError:
             continue
         if not isinstance(data, dict) or any(k not in data for k in (*FIELDS, *extra)):
@@ -216,8 +231,16 @@ def parse_scores(text: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
                 out[key] = data[key]
             if "reason" in data:
                 out["reason"] = str(data["reason"])[:500]
-            return out
+            return out, match
     raise ParseError(f"no score object with integer S, G1, G2 in 0..2 in: {text[:200]!r}")
+
+
+def apply_rules(scores: dict[str, float]) -> dict[str, float]:
+    """The rubric's rule on (possibly fractional) scores: S = 0 zeroes G1 and G2; adds the total."""
+    out = dict(scores)
+    if round(out["S"]) == 0:
+        out["G1"] = out["G2"] = 0.0
+    return {**out, "total": sum(out[k] for k in FIELDS)}
 
 
 # ---- string metrics -----------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""``make demo`` (``python -m replab.demo``): RAE + DiT-DH on the embedded default (Fashion-MNIST, the
-shipped encoder), in about ten minutes on 2 cores.
+"""``make demo`` (``python -m replab.demo_dit_dh``): RAE + DiT-DH on the embedded default (Fashion-MNIST,
+the shipped encoder), in about ten minutes on 2 cores.
 
 1. From the checkpoints shipped under assets/runs (an RAE decoder and a DiT-DH trained by replab's
-   own commands, see assets/README.md) it samples a class-conditional grid, one row per class, and
-   computes FD-fmnist beside two baselines: a Gaussian fitted to the training pixels, and real
-   training images (the floor).
+   own commands, see assets/README.md) it reconstructs test images, samples a class-conditional grid
+   (one row per class) with the guidance the shipped run records (CFG 5), and computes FD-fmnist
+   beside two baselines: a Gaussian fitted to the training pixels, and real training images (the
+   floor).
 2. It trains a fresh small DiT-DH on the same latents for a few minutes (progress bar, falling loss)
    and samples from it too.
 3. It writes ``runs/demo/report.md`` with both grids, the figures and the energy footprint.
@@ -13,6 +14,7 @@ shipped encoder), in about ten minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -23,8 +25,7 @@ from replab.core.config import apply_overrides, from_dict, load_config  # noqa: 
 from replab.core.data import DataConfig  # noqa: E402
 from replab.core.run import Run  # noqa: E402
 from replab.diffusion.evaluate import evaluate_fd, reference_fds  # noqa: E402
-from replab.diffusion.sample import sample_grid  # noqa: E402
-from replab.diffusion.samplers import GuidanceConfig  # noqa: E402
+from replab.diffusion.sample import run_guidance, sample_grid  # noqa: E402
 from replab.diffusion.train import DiffusionConfig, train_diffusion  # noqa: E402
 from replab.rae.reconstruct import reconstruct  # noqa: E402
 
@@ -59,37 +60,35 @@ def _energy(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--n", type=int, default=1000, help="samples for FD-fmnist")
-    parser.add_argument("--train-steps", type=int, default=150, help="steps of the fresh DiT-DH")
-    parser.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance for the shipped model")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def _shipped(out: Path, n: int, cfg: float | None) -> dict:
+    """Reconstructions, a class grid and FD-fmnist of the shipped RAE + DiT-DH, beside the baselines."""
     rae, dit = SHIPPED / "rae-fmnist", SHIPPED / "dit-dh-fmnist"
-
-    print("== 1/3 the shipped RAE decoder and DiT-DH: reconstructions, class grid, FD-fmnist")
+    guidance = run_guidance(dit)
+    if cfg is not None:
+        guidance = dataclasses.replace(guidance, cfg_scale=cfg)
     recon = reconstruct(rae, out / "shipped_recon.png", n=2000, grid=8, eval_folder=out / "shipped_recon")
-    grid = sample_grid(dit, n=80, out=out / "shipped_samples.png", guidance=GuidanceConfig(cfg_scale=args.cfg))
-    fd = evaluate_fd(dit, n=args.n, out=out / "shipped_fd", guidance=GuidanceConfig(cfg_scale=args.cfg))
+    grid = sample_grid(dit, n=80, out=out / "shipped_samples.png", guidance=guidance)
+    fd = evaluate_fd(dit, n=n, out=out / "shipped_fd", guidance=guidance)
     data = from_dict(DataConfig, Run.read_config(rae)["data"], "shipped rae config.yaml:data")
-    baselines = reference_fds(data, n=args.n)
+    baselines = reference_fds(data, n=n)
     print(f"  FD-fmnist {fd['FD-fmnist']:.2f}; Gaussian-pixels baseline {baselines['gaussian_pixels']:.2f}; "
           f"real training images {baselines['real_train_images']:.2f}")  # fmt: skip
+    return {"recon": recon, "grid": grid, "fd": fd, "baselines": baselines, "cfg": guidance.cfg_scale, "n": n}
 
-    print(f"== 2/3 train a fresh DiT-DH-XS for {args.train_steps} steps on the same latents")
-    config = load_config(DiffusionConfig, "diffusion", "fmnist", [f"rae={rae}"])
+
+def _fresh(out: Path, steps: int) -> dict:
+    """A fresh DiT-DH-XS trained for a few minutes on the shipped RAE's latents, and its samples."""
+    config = load_config(DiffusionConfig, "diffusion", "fmnist", [f"rae={SHIPPED / 'rae-fmnist'}"])
     config = apply_overrides(
-        config,
-        [f"train.steps={args.train_steps}", "train.warmup_steps=20", "train.ckpt_every=50", "train_images=10000"],
+        config, [f"train.steps={steps}", "train.warmup_steps=20", "train.ckpt_every=50", "train_images=10000"]
     )
-    fresh = train_diffusion(config, out / "dit")
-    fresh_grid = sample_grid(fresh, n=80, out=out / "fresh_samples.png")
-    loss_png = _loss_plot(fresh, out / "fresh_loss.png")
+    run = train_diffusion(config, out / "dit")
+    return {"run": run, "steps": steps, "grid": sample_grid(run, n=80, out=out / "fresh_samples.png"),
+            "loss": _loss_plot(run, out / "fresh_loss.png")}  # fmt: skip
 
-    print("== 3/3 report")
+
+def _report(out: Path, shipped: dict, fresh: dict) -> Path:
+    fd, baselines, recon, cfg = shipped["fd"], shipped["baselines"], shipped["recon"], shipped["cfg"]
     ratio = fd["FD-fmnist"] / baselines["gaussian_pixels"]
     report = out / "report.md"
     report.write_text(f"""# replab demo: RAE + DiT-DH on Fashion-MNIST, on a CPU
@@ -97,12 +96,12 @@ def main(argv: list[str] | None = None) -> None:
 ## 1. Shipped checkpoints (trained by replab's own commands; see assets/README.md)
 
 Class-conditional samples of the shipped DiT-DH-XS (EMA weights, 50 Euler steps on the shifted grid,
-classifier-free guidance {args.cfg}), one row per class (T-shirt/top, trouser, pullover, dress, coat,
+classifier-free guidance {cfg}), one row per class (T-shirt/top, trouser, pullover, dress, coat,
 sandal, shirt, sneaker, bag, ankle boot):
 
-![shipped samples]({grid.name})
+![shipped samples]({shipped["grid"].name})
 
-| FD-fmnist ({args.n} samples vs the test split; CFG {args.cfg}) | value |
+| FD-fmnist ({shipped["n"]} samples vs the test split; CFG {cfg}) | value |
 |---|---|
 | shipped DiT-DH-XS | **{fd["FD-fmnist"]:.2f}** |
 | Gaussian fitted to training pixels (baseline) | {baselines["gaussian_pixels"]:.2f} |
@@ -119,17 +118,34 @@ Shipped RAE decoder on 2,000 test images: PSNR {recon["psnr_db"]:.2f} dB, SSIM {
 
 ![reconstructions](shipped_recon.png)
 
-## 2. A fresh DiT-DH-XS, {args.train_steps} steps on this machine
+## 2. A fresh DiT-DH-XS, {fresh["steps"]} steps on this machine
 
-![fresh samples]({fresh_grid.name}) ![loss]({loss_png.name})
+![fresh samples]({fresh["grid"].name}) ![loss]({fresh["loss"].name})
 
 ## 3. Energy and carbon
 
 | run | seconds | joules | gCO2e | how | per unit |
 |---|---|---|---|---|---|
-{_energy([out / "shipped_recon", out / "shipped_fd", fresh])}
+{_energy([out / "shipped_recon", out / "shipped_fd", fresh["run"]])}
 """)
-    print(f"report: {report}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/demo")
+    parser.add_argument("--n", type=int, default=1000, help="samples for FD-fmnist")
+    parser.add_argument("--train-steps", type=int, default=150, help="steps of the fresh DiT-DH")
+    parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: the shipped run's, 5)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print("== 1/3 the shipped RAE decoder and DiT-DH: reconstructions, class grid, FD-fmnist")
+    shipped = _shipped(out, args.n, args.cfg)
+    print(f"== 2/3 train a fresh DiT-DH-XS for {args.train_steps} steps on the same latents")
+    fresh = _fresh(out, args.train_steps)
+    print("== 3/3 report")
+    print(f"report: {_report(out, shipped, fresh)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""``python -m replab.demo_rae``: stage 1 alone on the embedded default (Fashion-MNIST, the shipped
-local-vit encoder), about ten minutes on 2 cores.
+"""``python -m replab.demo_rae_decoder``: stage 1 alone on the embedded default (Fashion-MNIST, the
+shipped local-vit encoder), about ten minutes on 2 cores.
 
 It trains an RAE decoder on the frozen encoder with the ``fmnist`` preset, reconstructs the test
-split (PSNR, SSIM, rFD-fmnist), and writes ``runs/demo/report.md`` with the grid, the figures and
-the energy footprint. Rerunning resumes (or reuses) what is already in runs/demo.
+split (PSNR, SSIM, rFD-fmnist), and writes ``runs/demo-rae/report.md`` with the grid, the figures and
+the energy footprint. Rerunning resumes (or reuses) what is already in runs/demo-rae.
 """
 
 from __future__ import annotations

@@ -1,0 +1,7 @@
+"""``python -m replab``: the same command as ``replab``."""
+
+import sys
+
+from replab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""The progress bar every long loop shows (training, sampling, evaluation, encoding, judging): tqdm with
+its rate and ETA, on the main process only, off when ``REPLAB_NO_PROGRESS=1``."""
+
+from __future__ import annotations
+
+import os
+
+from tqdm.auto import tqdm
+
+from replab.core import dist
+
+
+def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        disable=not dist.is_main() or os.environ.get("REPLAB_NO_PROGRESS") == "1",
+    )
