@@ -22,7 +22,7 @@ class FakeOpenAIServer:
                  plan=None, responder=None) -> None:  # fmt: skip
         self.fault_rate, self.latency_s, self.timeout_sleep_s = fault_rate, latency_s, timeout_sleep_s
         self.plan = plan
-        self.responder = responder  # messages → reply text; default: echo the last user message
+        self.responder = responder  # messages → reply text (or {"content", "logprobs"}); default: echo
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every request: headers, body, fate, time
@@ -85,8 +85,13 @@ class FakeOpenAIServer:
     def answer(self, body: dict) -> bytes:
         prompt = body["messages"][-1]["content"]
         content = self.responder(body["messages"]) if self.responder else f"echo: {prompt}"
+        choice = {"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        if isinstance(content, dict):  # a responder may script token log-probabilities too
+            choice["message"]["content"] = content["content"]
+            if body.get("logprobs"):
+                choice["logprobs"] = {"content": content["logprobs"]}
         reply = {
-            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [choice],
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(prompt.split()) + 1},
             "model": body["model"],
         }

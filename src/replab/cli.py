@@ -103,7 +103,9 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N items (smoke runs)")
     p.add_argument("--max-tokens", type=int, default=256)
     p = verbs.add_parser("score", help="BLEU, chrF++, single judge, AgentEval for every (item, system)")
-    p.add_argument("--run", required=True, help="a 'judge translate' run folder")
+    p.add_argument("--run", default=None, help="a 'judge translate' run folder")
+    p.add_argument("--data", default=None, help="or: a data file whose items already hold candidates (with --out)")
+    p.add_argument("--out", default=None, help="with --data: the run folder to score into")
     p.add_argument("--metrics", default="bleu,chrf,agenteval", help=f"comma-separated: {', '.join(METRICS)}")
     p.add_argument("--judge-backend", default=None, help=f"for single and agenteval: {backend_help}")
     p.add_argument("--base-url", default=None, help="the judge's OpenAI-compatible server")
@@ -111,6 +113,8 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
     p.add_argument("--limit", type=int, default=None, help="only the first N (item, system) pairs")
     p.add_argument("--max-tokens", type=int, default=300)
+    p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
+                   "probability-weighted score (0: none)")  # fmt: skip
     p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
@@ -217,9 +221,13 @@ def _judge(args: argparse.Namespace) -> None:
                                  GenerationParams(max_tokens=args.max_tokens))  # fmt: skip
         print(f"translations: {out / 'results.jsonl'}")
     elif args.verb == "score":
+        if bool(args.run) == bool(args.data) or (args.data and not args.out):
+            raise ConfigError("judge score: give either --run RUN, or --data FILE with --out DIR")
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        out = pipeline.score(args.run, metrics, args.judge_backend, args.base_url, args.concurrency,
-                             args.limit, args.reference_aware, args.max_tokens)  # fmt: skip
+        out = pipeline.score(
+            args.run or args.out, metrics, args.judge_backend, args.base_url, args.concurrency, args.limit,
+            args.reference_aware, args.max_tokens, data=args.data, top_logprobs=args.top_logprobs,
+        )  # fmt: skip
         print(f"scores: {out / 'results.jsonl'}")
     else:
         table, png = pipeline.meta(args.run, args.human)

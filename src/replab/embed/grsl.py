@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from replab.core.progress import track
 from replab.core.run import Run
 from replab.core.train import set_lr, setup_threads
 from replab.embed.data import WordNetSplits, load_wordnet, split_wordnet, wordnet_text, wordnet_triplets
@@ -68,7 +69,7 @@ def pretrain_tiny_lm(config: TinyLMConfig, texts: list[str], out: Path, seed: in
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=0.1)
     batches = lm_batches(token_stream(tokenizer, texts), config.seq_len, config.batch_size, seed)
     last = max(config.checkpoints)
-    for step in range(last + 1):
+    for step in track(range(last + 1), "pretrain tiny LM", unit="step"):
         if step in folders:
             model.save_pretrained(folders[step])
             tokenizer.save_pretrained(folders[step])
@@ -90,7 +91,7 @@ def continual_pretrain(base: str, texts: list[str], out: Path, config: GRSLConfi
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.cpt_lr, betas=(0.9, 0.95))
     batches = lm_batches(token_stream(tokenizer, texts[:20000]), 64, config.cpt_batch_size, config.seed)
-    for _ in range(config.cpt_steps):
+    for _ in track(range(config.cpt_steps), "continual pre-training", unit="step"):
         next_token_step(model, optimizer, next(batches))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

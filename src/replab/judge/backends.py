@@ -50,6 +50,7 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self._semaphore: asyncio.Semaphore | None = None
         self._client = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.calls = 0  # HTTP requests made, retries included
 
     def identity(self) -> dict[str, str]:
@@ -63,9 +64,11 @@ class OpenAIBackend:
     async def _get_client(self):
         import httpx
 
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.retry.timeout_s)
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:  # a client belongs to one event loop: each
+            self._client = httpx.AsyncClient(timeout=self.retry.timeout_s)  # asyncio.run gets its own
             self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._loop = loop
         return self._client
 
     async def aclose(self) -> None:

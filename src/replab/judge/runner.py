@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from replab.core.progress import progress_bar
 from replab.errors import DataError
 
 Solver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # item → outputs (responses, parsed scores)
@@ -64,8 +62,7 @@ async def run_items(
             continue
         seen.add(item["id"])
         todo.append(item)
-    bar = tqdm(total=len(done) + len(todo), initial=len(done), desc=desc, unit="item", dynamic_ncols=True,
-               disable=os.environ.get("REPLAB_NO_PROGRESS") == "1")  # fmt: skip
+    bar = progress_bar(len(done) + len(todo), desc, unit="item", initial=len(done))
     semaphore = asyncio.Semaphore(concurrency)
     lock = asyncio.Lock()
     with open(path, "a") as handle:

@@ -1,1 +1,2 @@
-"""Metrics shared by the systems: image quality, Fréchet distance, feature networks."""
+"""Pure metric functions shared by the systems (no jobs, no ``replab.core``): Fréchet distance, image
+quality, precision/recall, retrieval, correlations, and the FD-fmnist feature network."""
