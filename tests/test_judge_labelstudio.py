@@ -1,5 +1,4 @@
 import json
-import warnings
 
 import pytest
 
@@ -22,7 +21,7 @@ def _task(task_id, instruction, choices_by_annotator, model="llama3:70b"):
     }  # fmt: skip
 
 
-def test_official_export_shape(tmp_path):
+def test_official_export_shape(tmp_path, capsys):
     tasks = [
         _task(2, '请将源语言文本翻译成目标语言文本,其中"心细如发"是成语。 源语言:中文 目标语言:英文。 '
                  "文本:<异世邪君><第三十八章><第10句>", [(0, 1, 2), (1, 1, 2)]),
@@ -32,16 +31,17 @@ def test_official_export_shape(tmp_path):
     ]  # fmt: skip
     path = tmp_path / "export.json"
     path.write_text(json.dumps(tasks, ensure_ascii=False))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        items = load_labelstudio(path)
+    items = load_labelstudio(path)
+    said = capsys.readouterr().err
     assert [i.dimension for i in items] == ["idiom", "terminology", "tense"]
     assert items[0].key_phrase == "心细如发" and items[1].key_phrase == "凶卦"
     assert items[0].human == {"llama3:70b": {"S": 0.5, "G1": 1.0, "G2": 2.0}}
     assert items[0].candidates == {"llama3:70b": "He is meticulous."}
     assert items[0].source.startswith("[source withheld") and items[1].source == "他看着那一卦，脸色大变。"
     assert items[0].reference == "He was truly careful."
-    assert any("no source text" in str(w.message) and "2 of 3" in str(w.message) for w in caught)
+    assert "no source text" in said and "2 of 3" in said  # a notice in words, not a Python warning
+    load_labelstudio(path)
+    assert "no source text" not in capsys.readouterr().err  # said once per process
 
 
 def test_bad_choices_and_fields_are_named(tmp_path):

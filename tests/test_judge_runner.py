@@ -63,6 +63,28 @@ def test_a_corrupt_line_is_named(tmp_path):
         read_results(tmp_path / "results.jsonl")
 
 
+def test_a_corrupt_line_can_be_quarantined_and_its_item_redone(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"id": "a", "answer": "A", "error": null}\nnot json\n'
+                                            '{"id": "c", "answer": "C", "error": null}\n')  # fmt: skip
+    with pytest.raises(DataError, match="--quarantine"):
+        asyncio.run(run_items([{"id": "a"}, {"id": "b"}, {"id": "c"}], _upper, tmp_path))
+    calls = []
+    results = asyncio.run(run_items([{"id": "a"}, {"id": "b"}, {"id": "c"}], _upper(calls), tmp_path,
+                                    quarantine=True))  # fmt: skip
+    assert calls == ["b"] and sorted(results) == ["a", "b", "c"]  # the good results are kept, not redone
+    assert (tmp_path / "results.jsonl.bad").read_text() == "not json\n"
+    assert [r["id"] for r in _lines(tmp_path / "results.jsonl")] == ["a", "c", "b"]
+
+
+def _upper(calls=None):
+    async def solve(item):
+        if calls is not None:
+            calls.append(item["id"])
+        return {"answer": item["id"].upper()}
+
+    return solve
+
+
 def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     n = 60
     script = [sys.executable, "-m", "tests.judge_run_script"]

@@ -90,6 +90,9 @@ def _eval_parser(verbs) -> None:
     _add_preset(p, "fd-fmnist")
 
 
+QUARANTINE_HELP = "move corrupt lines of results.jsonl to results.jsonl.bad and resume (their items are redone)"
+
+
 def _judge_parser(verbs) -> None:
     from replab.judge.pipeline import METRICS
 
@@ -102,6 +105,7 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
     p.add_argument("--limit", type=int, default=None, help="only the first N items (smoke runs)")
     p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
     p = verbs.add_parser("score", help="BLEU, chrF++, single judge, AgentEval for every (item, system)")
     p.add_argument("--run", default=None, help="a 'judge translate' run folder")
     p.add_argument("--data", default=None, help="or: a data file whose items already hold candidates (with --out)")
@@ -115,6 +119,7 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--max-tokens", type=int, default=300)
     p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
                    "probability-weighted score (0: none)")  # fmt: skip
+    p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
     p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
@@ -218,7 +223,7 @@ def _judge(args: argparse.Namespace) -> None:
         from replab.judge.protocol import GenerationParams
 
         out = pipeline.translate(args.data, args.backend, args.out, args.base_url, args.concurrency, args.limit,
-                                 GenerationParams(max_tokens=args.max_tokens))  # fmt: skip
+                                 GenerationParams(max_tokens=args.max_tokens), args.quarantine)  # fmt: skip
         print(f"translations: {out / 'results.jsonl'}")
     elif args.verb == "score":
         if bool(args.run) == bool(args.data) or (args.data and not args.out):
@@ -227,6 +232,7 @@ def _judge(args: argparse.Namespace) -> None:
         out = pipeline.score(
             args.run or args.out, metrics, args.judge_backend, args.base_url, args.concurrency, args.limit,
             args.reference_aware, args.max_tokens, data=args.data, top_logprobs=args.top_logprobs,
+            quarantine=args.quarantine,
         )  # fmt: skip
         print(f"scores: {out / 'results.jsonl'}")
     else:

@@ -1,4 +1,4 @@
-"""One error family for everything replab reports to a user."""
+"""One error family for everything replab reports to a user, and notices said once."""
 
 
 class ReplabError(Exception):
@@ -15,3 +15,16 @@ class DataError(ReplabError):
 
 class CheckpointError(ReplabError):
     """A checkpoint that does not match the model or the run it is loaded into."""
+
+
+_said: set[str] = set()
+
+
+def notice(message: str) -> None:
+    """Tell the user something worth knowing that is not an error — in words, on stderr, once per process
+    (a data file loaded by several steps of one command is reported once)."""
+    import sys
+
+    if message not in _said:
+        _said.add(message)
+        print(f"replab: notice: {message}", file=sys.stderr)

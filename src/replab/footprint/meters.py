@@ -138,16 +138,21 @@ class NvmlMeter(Meter):
             self._start_mj = [self._counter(h) for h in self.handles]
             return
         self._stop.clear()
+        self._last = (time.perf_counter(), self._power_w())  # the span starts now, not when the thread runs
         self._thread = threading.Thread(target=self._sample, daemon=True, name="replab-nvml-sampler")
         self._thread.start()
 
     def _sample(self) -> None:
-        last_t, last_p = time.perf_counter(), self._power_w()
         while not self._stop.wait(self.interval_s):
-            now_t, now_p = time.perf_counter(), self._power_w()
-            with self._lock:
-                self._sampled_j += 0.5 * (last_p + now_p) * (now_t - last_t)
-            last_t, last_p = now_t, now_p
+            self._integrate()
+
+    def _integrate(self) -> None:
+        """Add the trapezoid from the last sample to now."""
+        now_t, now_p = time.perf_counter(), self._power_w()
+        with self._lock:
+            last_t, last_p = self._last
+            self._sampled_j += 0.5 * (last_p + now_p) * (now_t - last_t)
+            self._last = (now_t, now_p)
 
     def joules(self) -> float:
         if self.use_counter:
@@ -160,6 +165,7 @@ class NvmlMeter(Meter):
             self._stop.set()
             self._thread.join()
             self._thread = None
+            self._integrate()  # the last partial interval, up to the stop
 
 
 def _text(value) -> str:

@@ -77,6 +77,10 @@ class CachedBackend:
         return response
 
     @property
+    def max_concurrency(self) -> int | None:
+        return getattr(self.backend, "max_concurrency", None)
+
+    @property
     def scores_choices(self) -> bool:
         return can_score_choices(self.backend)
 

@@ -23,6 +23,7 @@ NOTICE = (
 
 class LocalSmolLM2Backend:
     kind = "local"
+    max_concurrency = 1  # one generation at a time: items then finish one by one, not all at the end
 
     def __init__(self) -> None:
         self.model_name = "smollm2-135m-instruct"
@@ -88,8 +89,13 @@ class LocalSmolLM2Backend:
 
         self._load()
         context = self._prompt_ids(messages, prefix)["input_ids"]
+        ids = [self._tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
         out = {}
         with torch.no_grad():
+            if all(len(i) == 1 for i in ids):  # single-token choices (score digits): one forward for all
+                logp = self._model(input_ids=context).logits[0, -1].float().log_softmax(-1)
+                self.calls += 1
+                return {c: float(logp[i[0]]) for c, i in zip(choices, ids)}
             for choice in choices:
                 ids = self._tokenizer(choice, return_tensors="pt", add_special_tokens=False)["input_ids"]
                 logits = self._model(input_ids=torch.cat([context, ids], 1)).logits[0, context.shape[1] - 1 : -1]

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from replab.core.progress import track
 from replab.errors import DataError
 from replab.judge.runner import read_results
 from replab.metrics.correlation import CORRELATIONS, correlate
@@ -87,12 +88,14 @@ def _why_missing(entry: dict[str, Any] | None, metric: str) -> str:
 
 def meta_report(run: Path, items: list, n_boot: int = 1000) -> tuple[str, Path, dict[str, dict]]:
     """Per-metric correlations (each on every pair it has, its own n), the missing pairs counted by reason,
-    and the comparison on the pairs every metric has as a separate table; writes meta.json and meta.png."""
-    humans = {f"{item.id}::{system}": sum(values.get(k, 0.0) for k in ("S", "G1", "G2"))
-              for item in items for system, values in item.human.items()}  # fmt: skip
+    and the comparison on the pairs every metric has as a separate table; writes meta.json and meta.png.
+    A pair is an (item, system) with a human score and a candidate (or a translate run's output)."""
     scores = collect_scores(run)
+    humans = {f"{item.id}::{system}": sum(values.get(k, 0.0) for k in ("S", "G1", "G2"))
+              for item in items for system, values in item.human.items()
+              if system in item.candidates or f"{item.id}::{system}" in scores}  # fmt: skip
     table, missing, keys_of = {}, {}, {}
-    for metric in _numeric_metrics(scores):
+    for metric in track(_numeric_metrics(scores), "meta (bootstrap)", unit="metric"):
         keys = [k for k in humans if k in scores and isinstance(scores[k]["scores"].get(metric), int | float)]
         reasons = Counter(_why_missing(scores.get(k), metric) for k in humans if k not in set(keys))
         if reasons:
@@ -109,7 +112,7 @@ def meta_report(run: Path, items: list, n_boot: int = 1000) -> tuple[str, Path, 
             f"{n} {why}" for why, n in reasons.items())  # fmt: skip
     common = sorted(set.intersection(*(set(k) for k in keys_of.values())))
     common_table = {}
-    if len(table) > 1 and len(common) >= 3:
+    if len(table) > 1 and len(common) >= 3 and any(row["n"] != len(common) for row in table.values()):
         human = np.array([humans[k] for k in common])
         common_table = {m: correlate(np.array([scores[k]["scores"][m] for k in common], float), human, n_boot)
                         for m in table}  # fmt: skip

@@ -55,10 +55,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
-def _run_async(task: Task, folder: Path, concurrency: int, limit: int | None, backend: Backend | None) -> dict:
+def _run_async(task: Task, folder: Path, concurrency: int, limit: int | None, backend: Backend | None,
+               quarantine: bool = False) -> dict:  # fmt: skip
+    concurrency = min(concurrency, getattr(backend, "max_concurrency", None) or concurrency)
+
     async def go() -> dict:
         try:
-            return await run_task(task, folder, concurrency, limit)
+            return await run_task(task, folder, concurrency, limit, quarantine)
         finally:
             if backend is not None:
                 await backend.aclose()
@@ -74,6 +77,7 @@ def translate(
     concurrency: int = 8,
     limit: int | None = None,
     params: GenerationParams | None = None,
+    quarantine: bool = False,
 ) -> Path:
     out, data = Path(out), Path(data).resolve()
     params = params or GenerationParams(max_tokens=256)
@@ -84,7 +88,7 @@ def translate(
         backend = make_backend(backend_spec, base_url, concurrency, out / "cache.sqlite")
         task = Task("translate", [vars(i) for i in items], translation_task.translate_solver(backend, params))
         with run.phase("translate"):
-            results = _run_async(task, out, concurrency, limit, backend)
+            results = _run_async(task, out, concurrency, limit, backend, quarantine)
         run.add_units("items", len(items[:limit]))
         failed = sum(1 for r in results.values() if r.get("error"))
         _write_json(
@@ -122,7 +126,8 @@ def _source(run: Path, data: str | Path | None) -> dict[str, Any]:
 
 def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, base_url: str | None = None,
           concurrency: int = 8, limit: int | None = None, with_reference: bool = False,
-          max_tokens: int = 300, data: str | Path | None = None, top_logprobs: int = 5) -> Path:  # fmt: skip
+          max_tokens: int = 300, data: str | Path | None = None, top_logprobs: int = 5,
+          quarantine: bool = False) -> Path:  # fmt: skip
     """Grade every (item, system) pair with ``metrics``; results in ``<run>/scores/<metrics>/``."""
     run = Path(run)
     check_metrics(metrics)
@@ -130,7 +135,8 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
     if needs_judge and not judge_spec:
         raise ConfigError(f"--judge-backend is required for {', '.join(needs_judge)}")
     source = _source(run, data)
-    pairs = translation_task.pairs(load_data(source["data"]), read_results(run / "results.jsonl"), source["system"])
+    translations = read_results(run / "results.jsonl", quarantine)
+    pairs = translation_task.pairs(load_data(source["data"]), translations, source["system"])
     folder = run / "scores" / "+".join(sorted(metrics))  # each metric set resumes on its own
     mode = "reference-aware" if with_reference else "reference-free"
     settings = {
@@ -148,7 +154,7 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
         params = GenerationParams(max_tokens=max_tokens, top_logprobs=top_logprobs)
         scorers = make_scorers(metrics, backend=backend, params=params, with_reference=with_reference)
         with job.phase("score"):
-            results = _run_async(Task("score", pairs, scorers=scorers), folder, concurrency, limit, backend)
+            results = _run_async(Task("score", pairs, scorers=scorers), folder, concurrency, limit, backend, quarantine)
         job.add_units("items", len(pairs[:limit]))
         comet = next((s.comet for s in scorers if s.name == "comet"), None)
         _write_json(folder / "summary.json", {

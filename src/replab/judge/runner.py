@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from replab.core.progress import progress_bar
-from replab.errors import DataError
+from replab.errors import DataError, notice
 
 Solver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # item → outputs (responses, parsed scores)
 
 
-def read_results(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished items by id; a torn last line (from a kill) is cut off the file."""
+def read_results(path: Path, quarantine: bool = False) -> dict[str, dict[str, Any]]:
+    """Finished items by id; a torn last line (from a kill) is cut off the file. A corrupt line elsewhere is
+    an error naming it — or, with ``quarantine``, moved to ``<file>.bad`` so that its item is done again."""
     if not path.exists():
         return {}
     raw = path.read_bytes()
@@ -30,13 +32,29 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     if len(keep) != len(raw):
         with open(path, "r+b") as handle:
             handle.truncate(len(keep))
-    done = {}
-    for number, line in enumerate(keep.decode().splitlines(), 1):
+    done, good, bad = {}, [], []
+    for number, line in enumerate(keep.decode(errors="replace").splitlines(), 1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not a JSON line ({exc}); move the file away to start over") from exc
+            if not isinstance(record, dict) or "id" not in record:
+                raise ValueError("not a result object with an 'id'")
+        except ValueError as exc:
+            if not quarantine:
+                raise DataError(
+                    f"{path}:{number}: not a result line ({exc}); rerun with --quarantine to move the bad line(s) "
+                    f"to {path.name}.bad and resume (their items are done again)"
+                ) from exc
+            bad.append(line)
+            continue
+        good.append(line)
         done[record["id"]] = record
+    if bad:
+        with open(path.with_name(path.name + ".bad"), "a") as handle:
+            handle.write("\n".join(bad) + "\n")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in good))
+        os.replace(tmp, path)
+        notice(f"{path}: {len(bad)} corrupt line(s) moved to {path.name}.bad; their items are done again")
     return done
 
 
@@ -48,12 +66,13 @@ async def run_items(
     limit: int | None = None,
     desc: str = "items",
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    quarantine: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Run ``solve`` on every item not yet in ``<out>/results.jsonl``; returns all results by id."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.jsonl"
-    done = read_results(path)
+    done = read_results(path, quarantine)
     todo, seen = [], {item_id for item_id, record in done.items() if not record.get("error")}
     for item in list(items)[:limit]:
         if "id" not in item:

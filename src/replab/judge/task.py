@@ -62,7 +62,8 @@ class Task:
     scorers: list[Scorer] = field(default_factory=list)
 
 
-async def run_task(task: Task, out: str | Path, concurrency: int = 8, limit: int | None = None) -> dict[str, Any]:
+async def run_task(task: Task, out: str | Path, concurrency: int = 8, limit: int | None = None,
+                   quarantine: bool = False) -> dict[str, Any]:  # fmt: skip
     """Solve and score every sample not yet finished in ``<out>/results.jsonl``; returns all records by id."""
 
     async def solve(sample: Sample) -> dict[str, Any]:
@@ -80,4 +81,4 @@ async def run_task(task: Task, out: str | Path, concurrency: int = 8, limit: int
                                    for rs in record["responses"].values() for r in rs)  # fmt: skip
         return record
 
-    return await run_items(task.dataset, solve, out, concurrency, limit, desc=task.name)
+    return await run_items(task.dataset, solve, out, concurrency, limit, desc=task.name, quarantine=quarantine)

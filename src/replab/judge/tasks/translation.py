@@ -113,6 +113,7 @@ class DitingItem:
     reference: str = ""
     key_phrase: str = ""  # the idiom or term the item is about, when known
     human: dict[str, dict[str, float]] = field(default_factory=dict)  # system → {S, G1, G2}
+    notes: dict[str, Any] = field(default_factory=dict)  # metadata kept with the item (annotator comments)
 
 
 def load_items(path: str | Path) -> list[DitingItem]:

@@ -55,30 +55,28 @@ class _Scorer:
         self.backend, self.params, self.with_reference = backend, params or GenerationParams(), with_reference
 
 
+class _StringScorer(_Scorer):
+    """A sacrebleu sentence metric of the candidate against the item's reference (named by ``self.name``)."""
+
+    async def __call__(self, sample: Sample, solved: dict[str, Any]) -> dict[str, Any]:
+        item = DitingItem(**sample["item"])
+        if not item.reference:
+            return {"missing": {self.name: "no reference translation"}}
+        return {"scores": {self.name: sentence_metrics(sample["candidate"], item.reference)[self.name]}}
+
+
 @register_scorer("bleu")
-class BleuScorer(_Scorer):
-    """Sentence BLEU (sacrebleu) against the item's reference."""
+class BleuScorer(_StringScorer):
+    """Sentence BLEU (sacrebleu, effective order)."""
 
     outputs = ("bleu",)
 
-    async def __call__(self, sample: Sample, solved: dict[str, Any]) -> dict[str, Any]:
-        item = DitingItem(**sample["item"])
-        if not item.reference:
-            return {"missing": {"bleu": "no reference translation"}}
-        return {"scores": {"bleu": sentence_metrics(sample["candidate"], item.reference)["bleu"]}}
-
 
 @register_scorer("chrf")
-class ChrfScorer(_Scorer):
-    """Sentence chrF++ (sacrebleu, word order 2) against the item's reference."""
+class ChrfScorer(_StringScorer):
+    """Sentence chrF++ (sacrebleu, word order 2)."""
 
     outputs = ("chrf",)
-
-    async def __call__(self, sample: Sample, solved: dict[str, Any]) -> dict[str, Any]:
-        item = DitingItem(**sample["item"])
-        if not item.reference:
-            return {"missing": {"chrf": "no reference translation"}}
-        return {"scores": {"chrf": sentence_metrics(sample["candidate"], item.reference)["chrf"]}}
 
 
 @register_scorer("comet")
