@@ -222,8 +222,8 @@ def test_mteb_style_encode_call(tiny_lm):
 
 def test_bad_inputs(tiny_lm, tmp_path, caplog):
     embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
-    with pytest.raises(DataError, match="text 1 is empty"):
-        embedder.encode(["fine", "  "])
+    with pytest.raises(DataError, match="text 1 is a int"):
+        embedder.encode(["fine", 3])
     with caplog.at_level(logging.WARNING, logger="replab.embed.model"):
         out = embedder.encode(["dog " * 25_000])
     assert out.shape == (1, embedder.dim) and "truncated" in caplog.text
@@ -293,3 +293,37 @@ def test_all_layers_in_one_forward_match_single_layers(tiny_lm):
     assert np.allclose(every[-1], embedder.encode(TEXTS), atol=1e-5)
     values = anisotropy_per_layer(embedder, TEXTS)
     assert len(values) == 3 and all(-1 <= v <= 1 + 1e-9 for v in values)
+
+
+TRICKY = ["  leading spaces", "trailing spaces   ", "new\nlines\n\n", "\n", "中文文本，带标点。", "emoji 🙂🚀 mixed",
+          "", "   ", "a dog", "the cat sat on the mat " * 12]  # fmt: skip
+
+
+def official_recipe(folder: Path, texts: list[str], max_text_tokens: int) -> tuple[list[list[int]], np.ndarray]:
+    """LCO-Embedding's MTEB text path written out with plain transformers, independently of replab: each
+    text cut to ``max_text_tokens`` tokens and decoded, one user message "{text}\nSummarize the above text in
+    one word:", the chat template with its generation prompt, the whole string tokenised, left padding, the
+    last token of the last hidden state, L2-normalised."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.padding_side = "left"
+    model = AutoModel.from_pretrained(folder).eval()
+    cut = [tokenizer.decode(ids[:max_text_tokens]) for ids in tokenizer(texts).input_ids]
+    messages = [[{"role": "user", "content": f"{t}\nSummarize the above text in one word:"}] for t in cut]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = [tokenizer(r).input_ids for r in rendered]
+    batch = tokenizer(rendered, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        last = model(**batch).last_hidden_state[:, -1]
+    return ids, torch.nn.functional.normalize(last, dim=-1).numpy()
+
+
+def test_encode_equals_the_official_recipe_on_tricky_texts(tiny_lm):
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False, max_text_tokens=40)
+    ids, official = official_recipe(tiny_lm, TRICKY, max_text_tokens=40)
+    assert embedder.tokenize(TRICKY, warn=False) == ids  # the ids of tokenising the whole template at once
+    ours = embedder.encode(TRICKY, batch_size=4)  # shared prefix and length groups on
+    cosine = (ours * official).sum(-1)
+    assert cosine.min() >= 0.9999, dict(zip(TRICKY, cosine))
+    assert embedder.template.prefix.count("system") == 0  # no system message of replab's own by default

@@ -54,21 +54,26 @@ class Embedder:
         tokenizer,
         template: Template,
         pooling: str = "last",
-        max_length: int = 256,
+        max_length: int | None = None,
         share_prefix: bool = True,
         bf16: bool | None = None,
+        max_text_tokens: int = 300,
     ) -> None:
-        """``bf16``: autocast inference to bfloat16; None = where the device has bf16 units (faster, not
+        """``max_text_tokens``: each text is cut to this many tokens before it is put in the template (the
+        official MTEB path: 300); ``max_length``: an optional cap on the whole row, template included.
+        ``bf16``: autocast inference to bfloat16; None = where the device has bf16 units (faster, not
         bit-exact against fp32), False = fp32."""
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling: unknown '{pooling}'; valid: {', '.join(POOLINGS)}")
-        if max_length <= template.overhead:
+        if max_length is not None and max_length <= template.overhead:
             raise ConfigError(
                 f"max_length={max_length} leaves no room for text after the {template.overhead}-token template"
             )
+        if max_text_tokens < 1:
+            raise ConfigError(f"max_text_tokens={max_text_tokens}: must be at least 1")
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.pooling, self.max_length, self.share_prefix = pooling, max_length, share_prefix
-        self.bf16 = bf16
+        self.bf16, self.max_text_tokens = bf16, max_text_tokens
         install_template(tokenizer, template)
 
     # ---- loading -----------------------------------------------------------------------------------
@@ -80,6 +85,7 @@ class Embedder:
         pooling: str | None = None,
         prompt: PromptConfig | None = None,
         max_length: int | None = None,
+        max_text_tokens: int | None = None,
         dtype: torch.dtype = torch.float32,
         bf16: bool | None = None,
     ) -> Embedder:
@@ -94,7 +100,8 @@ class Embedder:
         model = _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
         tower = language_tower(model).eval()
         if info and prompt is None:
-            template = Template(info["prefix_ids"], info["suffix_ids"], info["prompts"], info["chat"])
+            known = {k: info[k] for k in Template.__dataclass_fields__ if k in info}
+            template = Template(**known)
         else:
             template = render_template(tokenizer, prompt or PromptConfig())
         return cls(
@@ -102,7 +109,8 @@ class Embedder:
             tokenizer,
             template,
             pooling=pooling or info.get("pooling", "last"),
-            max_length=max_length or info.get("max_length", 256),
+            max_length=max_length or info.get("max_length"),
+            max_text_tokens=max_text_tokens or info.get("max_text_tokens", 300),
             bf16=bf16,
         )
 
@@ -121,7 +129,12 @@ class Embedder:
         ]
         (folder / "modules.json").write_text(json.dumps(modules, indent=1))
         (folder / "sentence_bert_config.json").write_text(
-            json.dumps({"max_seq_length": self.max_length, "do_lower_case": False})
+            json.dumps(
+                {
+                    "max_seq_length": self.max_length or self.max_text_tokens + self.template.overhead,
+                    "do_lower_case": False,
+                }
+            )  # fmt: skip
         )
         pooling = {"word_embedding_dimension": self.dim, "pooling_mode_lasttoken": self.pooling == "last",
                    "pooling_mode_mean_tokens": self.pooling == "mean", "include_prompt": True}  # fmt: skip
@@ -137,7 +150,8 @@ class Embedder:
         return folder
 
     def config_dict(self) -> dict:
-        return {"pooling": self.pooling, "max_length": self.max_length, **asdict(self.template)}
+        return {"pooling": self.pooling, "max_length": self.max_length, "max_text_tokens": self.max_text_tokens,
+                **asdict(self.template)}  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -149,32 +163,47 @@ class Embedder:
 
     # ---- tokenisation ------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str], prompt_name: str | None = None, warn: bool = True) -> list[list[int]]:
-        """Token ids per text (template included, truncated to ``max_length``, with a warning unless ``warn``
-        is off — training batches would repeat it every step)."""
+        """Token ids per text, template included, exactly as tokenising the whole rendered template: each text
+        (after its query/document prompt) is first cut to ``max_text_tokens`` tokens and decoded back, as the
+        official MTEB path does; a warning names truncated texts unless ``warn`` is off (training batches
+        would repeat it every step)."""
         if isinstance(texts, str):
             raise DataError("encode() takes a list of texts; wrap a single text in a list")
         prompt = self._prompt(prompt_name)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise DataError(f"text {i} is a {type(text).__name__}, not a string")
-            if not text.strip():
-                raise DataError(f"text {i} is empty: an empty text has no meaning to embed")
-        # a text far beyond max_length is clipped in characters before tokenising (a 100k-character text
-        # would otherwise be tokenised whole only to be cut); tokens average well under 8 characters
-        limit = 8 * self.max_length
-        clipped = [prompt + t[:limit] for t in texts]
-        rows = self.tokenizer(clipped, truncation=True, max_length=self.max_length)["input_ids"]
-        full = [i for i, r in enumerate(rows) if len(r) == self.max_length]
-        clipped_chars = {i for i, t in enumerate(texts) if len(t) > limit}
-        if warn and (full or clipped_chars):
-            lengths = self.tokenizer([clipped[i] for i in full], add_special_tokens=False, return_length=True)["length"]
-            over = {i for i, n in zip(full, lengths) if n + self.template.overhead > self.max_length}
-            cut = sorted(clipped_chars | over)
-            if cut:
-                log.warning(
-                    "%d text(s) longer than max_length=%d tokens were truncated (first: text %d, %d characters)",
-                    len(cut), self.max_length, cut[0], len(texts[cut[0]]),
-                )  # fmt: skip
+        # a text far beyond the limit is clipped in characters first (a 100k-character text would otherwise
+        # be tokenised whole only to be cut); tokens average well under 8 characters
+        limit = 8 * self.max_text_tokens
+        full = [prompt + t[:limit] for t in texts]
+        pieces = self.tokenizer(full, add_special_tokens=False)["input_ids"]
+        cut = {i for i, ids in enumerate(pieces) if len(ids) > self.max_text_tokens} | {
+            i for i, t in enumerate(texts) if len(t) > limit
+        }
+        full = [self.tokenizer.decode(ids[: self.max_text_tokens]) if i in cut else t for i, (t, ids) in
+                enumerate(zip(full, pieces))]  # fmt: skip
+        rows = self.template.ids(self.tokenizer, full)
+        if self.max_length is not None:
+            rows = self._cap(rows, full, cut)
+        if warn and cut:
+            first = min(cut)
+            log.warning(
+                "%d text(s) longer than %d tokens were truncated (first: text %d, %d characters)",
+                len(cut), self.max_text_tokens, first, len(texts[first]),
+            )  # fmt: skip
+        return rows
+
+    def _cap(self, rows: list[list[int]], texts: list[str], cut: set[int]) -> list[list[int]]:
+        """Shorten the texts of rows over ``max_length`` (template included) until they fit."""
+        for i, row in enumerate(rows):
+            while len(row) > self.max_length:
+                ids = self.tokenizer(texts[i], add_special_tokens=False)["input_ids"]
+                if not ids:
+                    break
+                texts[i] = self.tokenizer.decode(ids[: max(0, len(ids) - (len(row) - self.max_length))])
+                row = rows[i] = self.template.ids(self.tokenizer, [texts[i]])[0]
+                cut.add(i)
         return rows
 
     def _prompt(self, prompt_name: str | None) -> str:

@@ -1,10 +1,15 @@
-"""The LCO-EMB input format, baked into the tokenizer.
+"""The LCO-EMB input format.
 
-Every text becomes ``<chat prefix><instruction prompt><text><one-word-summary suffix>``, rendered once
-with the model's chat template (a minimal system prompt: SmolLM2 otherwise inserts ~20 tokens of its
-own) and split around the text. The prefix and suffix token ids are installed as the fast tokenizer's
-post-processor, so *any* caller of the tokenizer — replab, sentence-transformers, mteb — produces the
-same ids, and truncation cuts the text, never the suffix whose last token is pooled.
+Every text becomes ``<chat prefix><instruction prompt><text><one-word-summary suffix>``: the official
+recipe's one user message ``"{text}\nSummarize the above text in one word:"`` rendered with the model's
+chat template and its generation prompt — no system message of replab's own unless one is configured
+(the template's default applies, as in LCO-Embedding's code). The rendered string is split around the
+text; replab tokenises prefix + text + suffix as one string, so its ids are exactly those of
+tokenising the whole rendered template (``Template.ids``).
+
+For sentence-transformers and mteb, which call the tokenizer on the bare text, the prefix and suffix
+ids are also installed as the fast tokenizer's post-processor; those callers then differ from the
+official ids only where a text's leading or trailing whitespace would merge across the seam.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ _SLOT = "\u2063REPLAB_TEXT\u2063"  # invisible separator around a marker no real
 
 @dataclass
 class PromptConfig:
-    system: str = "You are an embedding model."
+    system: str = ""  # "" = no system message of our own: the chat template's default (the official recipe)
     instruction: str = SUMMARY_INSTRUCTION
     # prepended to the text (inside the user turn), per role; sentence-transformers "prompts"
     query: str = ""
@@ -36,10 +41,20 @@ class Template:
     suffix_ids: list[int]
     prompts: dict[str, str] = field(default_factory=dict)
     chat: bool = True
+    prefix: str | None = None  # the rendered text around the user text (None in folders saved before)
+    suffix: str | None = None
+    lead_ids: list[int] = field(default_factory=list)  # ids before the rendered string (BOS, plain format)
 
     @property
     def overhead(self) -> int:
         return len(self.prefix_ids) + len(self.suffix_ids)
+
+    def ids(self, tokenizer, texts: list[str]) -> list[list[int]]:
+        """Token ids of ``prefix + text + suffix`` tokenised as one string, per text."""
+        prefix = self.prefix if self.prefix is not None else tokenizer.decode(self.prefix_ids)
+        suffix = self.suffix if self.suffix is not None else tokenizer.decode(self.suffix_ids)
+        rows = tokenizer([prefix + t + suffix for t in texts], add_special_tokens=False)["input_ids"]
+        return [self.lead_ids + row for row in rows]
 
 
 def render_template(tokenizer, config: PromptConfig) -> Template:
@@ -61,7 +76,7 @@ def render_template(tokenizer, config: PromptConfig) -> Template:
     encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"] if s else []  # noqa: E731
     bos = [tokenizer.bos_token_id] if not chat and tokenizer.bos_token_id is not None else []
     prompts = {"query": config.query, "document": config.document}
-    return Template(bos + encode(prefix), encode(suffix), prompts, chat)
+    return Template(bos + encode(prefix), encode(suffix), prompts, chat, prefix, suffix, bos)
 
 
 def install_template(tokenizer, template: Template) -> None:

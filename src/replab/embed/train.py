@@ -57,7 +57,8 @@ class EmbedDataConfig:
 class EmbedConfig:
     base: str = "smollm2"  # hub id / folder of a causal LM or VLM; "smollm2" = the offline default
     pooling: str = "last"
-    max_length: int = 80
+    max_length: int | None = 80  # cap on a whole row, template included (None: none, as the official code)
+    max_text_tokens: int = 300  # each text cut to this many tokens first (the official MTEB path)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     data: EmbedDataConfig = field(default_factory=EmbedDataConfig)
@@ -121,7 +122,11 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
     random.seed(tc.seed)
     triplets = triplets if triplets is not None else load_training_triplets(config.data)
     embedder = Embedder.from_pretrained(
-        config.base, pooling=config.pooling, prompt=config.prompt, max_length=config.max_length
+        config.base,
+        pooling=config.pooling,
+        prompt=config.prompt,
+        max_length=config.max_length,
+        max_text_tokens=config.max_text_tokens,
     )
     add_lora(embedder, config.lora, tc.gradient_checkpointing)
     embedder.model.train()
