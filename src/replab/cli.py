@@ -120,6 +120,26 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
                    "probability-weighted score (0: none)")  # fmt: skip
     p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
+    p = verbs.add_parser("run", help="execution-verified quantum-computing tasks (--task quantum)")
+    p.add_argument("--task", required=True, choices=["quantum"], help="the task suite")
+    p.add_argument("--tasks", default="", help="a task file (default: the shipped assets/quantum/tasks.yaml)")
+    p.add_argument("--backend", required=True, help=backend_help)
+    p.add_argument("--base-url", default=None, help="any OpenAI-compatible server")
+    p.add_argument("--samples", type=int, default=1, help="answers per instance (pass@k for k <= samples)")
+    p.add_argument("--repair", type=int, default=0, help="rounds that feed the verifier's reason back")
+    p.add_argument("--temperature", type=float, default=None, help="default: 0, or 0.8 with --samples > 1")
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--panel", action="store_true", help="the agent panel judges each answer's explanation")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--limit", type=int, default=None, help="only the first N (instance, sample) items")
+    p.add_argument("--out", required=True, help="the run folder (rerun to resume by item id)")
+    q = verbs.add_parser("quantum", help="quantum task maintenance").add_subparsers(dest="quantum_verb", required=True)
+    p = q.add_parser("revalidate", help="rerun every reference and mutant of a task file on the installed qiskit")
+    p.add_argument("--tasks", default="", help="a task file (default: the shipped one)")
+    p = q.add_parser("humaneval", help="run the reference solutions of a Qiskit HumanEval file you supply")
+    p.add_argument("--data", required=True, help="the Qiskit HumanEval JSON file")
+    p.add_argument("--variant", default="normal", choices=["normal", "hard"])
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per task")
     p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
@@ -235,9 +255,34 @@ def _judge(args: argparse.Namespace) -> None:
             quarantine=args.quarantine,
         )  # fmt: skip
         print(f"scores: {out / 'results.jsonl'}")
+    elif args.verb == "run":
+        from replab.judge.tasks.quantum.run import QuantumRunConfig, report, run_quantum
+
+        temperature = args.temperature if args.temperature is not None else (0.8 if args.samples > 1 else 0.0)
+        config = QuantumRunConfig(args.tasks, args.backend, args.base_url, args.samples, args.repair, temperature,
+                                  args.max_tokens, args.panel, args.concurrency, args.limit)  # fmt: skip
+        print(report(run_quantum(config, args.out)) + f"report: {args.out}/artifacts/report.md")
+    elif args.verb == "quantum":
+        _quantum(args)
     else:
         table, png = pipeline.meta(args.run, args.human)
         print(f"{table}\nplot: {png}")
+
+
+def _quantum(args: argparse.Namespace) -> None:
+    import json
+
+    if args.quantum_verb == "revalidate":
+        from replab.judge.tasks.quantum.run import versions
+        from replab.judge.tasks.quantum.tasks import load_tasks, validate_instances
+
+        counts = validate_instances(load_tasks(args.tasks or None), args.tasks or "the shipped tasks")
+        print(f"{counts['references']} references accepted, {counts['mutants']} mutants rejected with their "
+              f"reasons on {versions()}")  # fmt: skip
+    else:
+        from replab.judge.tasks.quantum.humaneval import revalidate_humaneval
+
+        print(json.dumps(revalidate_humaneval(args.data, args.timeout, args.variant), indent=1))
 
 
 def _embed(args: argparse.Namespace) -> None:

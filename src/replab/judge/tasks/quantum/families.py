@@ -11,37 +11,18 @@ from typing import Any
 
 from replab.judge.tasks.quantum import circuits as C
 from replab.judge.tasks.quantum.code_tasks import CODE_TASKS
+from replab.judge.tasks.quantum.schema import Built, Mutant
 from replab.judge.tasks.quantum.verify import Constraints, Equivalence
 
-KINDS = ("circuit", "dynamic", "synthesis", "code", "concept")
 QASM2_RULES = (
-    "Reply with an OpenQASM 2.0 program (include \"qelib1.inc\"; one register qreg q[{width}]) in a ```qasm "
+    'Reply with an OpenQASM 2.0 program (include "qelib1.inc"; one register qreg q[{width}]) in a ```qasm '
     "block. Qubit q[0] is the least significant bit (Qiskit's convention)."
 )
 QASM3_RULES = (
-    "Reply with an OpenQASM 3.0 program (include \"stdgates.inc\"; qubit[{width}] q; bit registers as needed; "
+    'Reply with an OpenQASM 3.0 program (include "stdgates.inc"; qubit[{width}] q; bit registers as needed; '
     "feed-forward as `if (c[0]) x q[2];`) in a ```qasm block. Qubit q[0] is the least significant bit."
 )
 CONCEPT_RULES = "Explain briefly, then give the number alone on a last line of the form `ANSWER: <number>`."
-
-
-@dataclass
-class Mutant:
-    name: str
-    answer: str
-    reason: str  # the failure reason the verifier must give
-
-
-@dataclass
-class Built:
-    prompt: str
-    reference: Any  # QuantumCircuit (circuit kinds), source code (code), number (concept)
-    answer: str  # the reference written as an answer
-    mutants: list[Mutant]
-    equivalence: Equivalence | None = None
-    constraints: Constraints | None = None
-    test: str = ""
-    entry: str = ""
 
 
 @dataclass
@@ -153,134 +134,341 @@ def _qft_gate_count(n: int, seed: int = 0) -> int:
 
 FAMILIES: dict[str, Family] = {
     # ---- circuits: a stated unitary or state -------------------------------------------------------------
-    "bell-state": Family("circuit", _circuit_family(
-        lambda n, s: f"Prepare the Bell state {('Φ+', 'Φ−', 'Ψ+', 'Ψ−')[s % 4]} = "
-                     f"{('(|00>+|11>)', '(|00>−|11>)', '(|01>+|10>)', '(|01>−|10>)')[s % 4]}/√2 from |00>.",
-        C.bell, STATE, BASIC)),  # fmt: skip
-    "ghz-state": Family("circuit", _circuit_family(
-        lambda n, s: f"Prepare the {n}-qubit GHZ state (|0…0> + |1…1>)/√2 from |0…0>.",
-        C.ghz, STATE, ("do_nothing", "wrong_width", "missing_gate", "sign_flip"))),
-    "uniform-superposition": Family("circuit", _circuit_family(
-        lambda n, s: f"Prepare the uniform superposition of all {2**n} basis states of {n} qubits from |0…0>.",
-        C.uniform, STATE, BASIC + ("sign_flip",))),
-    "w-state": Family("circuit", _circuit_family(
-        lambda n, s: f"Prepare the {n}-qubit W state (|10…0> + |01…0> + … + |0…01>)/√{n} from |0…0>.",
-        C.w_state, STATE, ("do_nothing", "wrong_width", "sign_flip"))),
-    "qft": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement the quantum Fourier transform on {n} qubits, |x> → (1/√{2**n}) Σ_y "
-                     f"e^(2πi·xy/{2**n}) |y>, including the final qubit-order swaps (Qiskit's QFTGate).",
-        C.qft, UNITARY, ("do_nothing", "wrong_width", "wrong_phase", "swapped_qubits"))),
-    "inverse-qft": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement the inverse quantum Fourier transform on {n} qubits (the inverse of Qiskit's "
-                     "QFTGate, final swaps included).",
-        C.inverse_qft, UNITARY, BASIC + ("swapped_qubits",))),
-    "bernstein-vazirani": Family("circuit", _circuit_family(
-        lambda n, s: f"Write the whole Bernstein–Vazirani circuit for the hidden string s = {C.bits(n, s)[::-1]} "
-                     f"(written q[{n - 1}]…q[0]) on {n} data qubits q[0..{n - 1}] and an ancilla q[{n}]: the "
-                     "oracle |x>|y> → |x>|y ⊕ s·x> included, no measurements; the data qubits must end in |s>.",
-        C.bernstein_vazirani, STATE, BASIC)),
-    "deutsch-jozsa": Family("circuit", _circuit_family(
-        lambda n, s: f"Write the Deutsch–Jozsa circuit, no measurements, for f(x) = s·x ⊕ {s % 2} with "
-                     f"s = {C.bits(n, s)[::-1]} (q[{n - 1}]…q[0]) on data q[0..{n - 1}] and ancilla q[{n}].",
-        C.deutsch_jozsa, STATE, ("do_nothing", "wrong_width", "bit_flip"))),
-    "phase-oracle": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement the Grover phase oracle on {n} qubits that maps |w> → −|w> for "
-                     f"w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]) and leaves every other basis "
-                     "state unchanged (a global phase is allowed).",
-        C.phase_oracle, UNITARY, BASIC + ("wrong_phase",))),
-    "bitflip-oracle": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement the bit-flip oracle |x>|y> → |x>|y ⊕ [x = w]> with x on q[0..{n - 1}], the "
-                     f"target y on q[{n}] and w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]), "
-                     "exactly (global phase included).",
-        C.bitflip_oracle, EXACT_UNITARY, BASIC + ("wrong_phase",))),
-    "pauli-rotations": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement exactly this sequence on {n} qubits (up to a global phase): "
-                     f"{_gate_list(C.rotations(n, s))}.",
-        C.rotations, UNITARY, BASIC + ("wrong_phase",))),
-    "increment": Family("circuit", _circuit_family(
-        lambda n, s: f"Implement the {n}-qubit increment |x> → |x + 1 mod {2**n}> exactly.",
-        C.increment, EXACT_UNITARY, BASIC + ("swapped_qubits",))),
-    "grover-2q": Family("circuit", _circuit_family(
-        lambda n, s: "Write one full Grover iteration on 2 qubits (uniform superposition, phase oracle for "
-                     f"w = {C.grover_target(s)[::-1]} (q[1]q[0]), diffusion) that ends in |w>; "
-                     "no measurements.",
-        C.grover_2q, STATE, BASIC)),  # fmt: skip
+    "bell-state": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Prepare the Bell state {('Φ+', 'Φ−', 'Ψ+', 'Ψ−')[s % 4]} = "
+                f"{('(|00>+|11>)', '(|00>−|11>)', '(|01>+|10>)', '(|01>−|10>)')[s % 4]}/√2 from |00>."
+            ),
+            C.bell,
+            STATE,
+            BASIC,
+        ),
+    ),  # fmt: skip
+    "ghz-state": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: f"Prepare the {n}-qubit GHZ state (|0…0> + |1…1>)/√2 from |0…0>.",
+            C.ghz,
+            STATE,
+            ("do_nothing", "wrong_width", "missing_gate", "sign_flip"),
+        ),
+    ),
+    "uniform-superposition": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: f"Prepare the uniform superposition of all {2**n} basis states of {n} qubits from |0…0>.",
+            C.uniform,
+            STATE,
+            BASIC + ("sign_flip",),
+        ),
+    ),
+    "w-state": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: f"Prepare the {n}-qubit W state (|10…0> + |01…0> + … + |0…01>)/√{n} from |0…0>.",
+            C.w_state,
+            STATE,
+            ("do_nothing", "wrong_width", "sign_flip"),
+        ),
+    ),
+    "qft": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Implement the quantum Fourier transform on {n} qubits, |x> → (1/√{2**n}) Σ_y "
+                f"e^(2πi·xy/{2**n}) |y>, including the final qubit-order swaps (Qiskit's QFTGate)."
+            ),
+            C.qft,
+            UNITARY,
+            ("do_nothing", "wrong_width", "wrong_phase", "swapped_qubits"),
+        ),
+    ),
+    "inverse-qft": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Implement the inverse quantum Fourier transform on {n} qubits (the inverse of Qiskit's "
+                "QFTGate, final swaps included)."
+            ),
+            C.inverse_qft,
+            UNITARY,
+            BASIC + ("swapped_qubits",),
+        ),
+    ),
+    "bernstein-vazirani": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Write the whole Bernstein–Vazirani circuit for the hidden string s = {C.bits(n, s)[::-1]} "
+                f"(written q[{n - 1}]…q[0]) on {n} data qubits q[0..{n - 1}] and an ancilla q[{n}]: the "
+                "oracle |x>|y> → |x>|y ⊕ s·x> included, no measurements; the data qubits must end in |s>."
+            ),
+            C.bernstein_vazirani,
+            STATE,
+            BASIC,
+        ),
+    ),
+    "deutsch-jozsa": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Write the Deutsch–Jozsa circuit, no measurements, for f(x) = s·x ⊕ {s % 2} with "
+                f"s = {C.bits(n, s)[::-1]} (q[{n - 1}]…q[0]) on data q[0..{n - 1}] and ancilla q[{n}]."
+            ),
+            C.deutsch_jozsa,
+            STATE,
+            ("do_nothing", "wrong_width", "bit_flip"),
+        ),
+    ),
+    "phase-oracle": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Implement the Grover phase oracle on {n} qubits that maps |w> → −|w> for "
+                f"w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]) and leaves every other basis "
+                "state unchanged (a global phase is allowed)."
+            ),
+            C.phase_oracle,
+            UNITARY,
+            BASIC + ("wrong_phase",),
+        ),
+    ),
+    "bitflip-oracle": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Implement the bit-flip oracle |x>|y> → |x>|y ⊕ [x = w]> with x on q[0..{n - 1}], the "
+                f"target y on q[{n}] and w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]), "
+                "exactly (global phase included)."
+            ),
+            C.bitflip_oracle,
+            EXACT_UNITARY,
+            BASIC + ("wrong_phase",),
+        ),
+    ),
+    "pauli-rotations": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                f"Implement exactly this sequence on {n} qubits (up to a global phase): "
+                f"{_gate_list(C.rotations(n, s))}."
+            ),
+            C.rotations,
+            UNITARY,
+            BASIC + ("wrong_phase",),
+        ),
+    ),
+    "increment": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: f"Implement the {n}-qubit increment |x> → |x + 1 mod {2**n}> exactly.",
+            C.increment,
+            EXACT_UNITARY,
+            BASIC + ("swapped_qubits",),
+        ),
+    ),
+    "grover-2q": Family(
+        "circuit",
+        _circuit_family(
+            lambda n, s: (
+                "Write one full Grover iteration on 2 qubits (uniform superposition, phase oracle for "
+                f"w = {C.grover_target(s)[::-1]} (q[1]q[0]), diffusion) that ends in |w>; "
+                "no measurements."
+            ),
+            C.grover_2q,
+            STATE,
+            BASIC,
+        ),
+    ),  # fmt: skip
     # ---- constrained synthesis (QCoder-style) ------------------------------------------------------------
-    "toffoli-clifford-t": Family("synthesis", _circuit_family(
-        lambda n, s: "Implement the Toffoli gate (controls q[0], q[1]; target q[2]) exactly up to a global phase.",
-        C.toffoli_clifford_t, UNITARY, ("do_nothing", "wrong_width", "library_gate", "missing_gate"),
-        constraints=lambda n: Constraints(("h", "t", "tdg", "cx", "s", "sdg")))),
-    "swap-from-cx": Family("synthesis", _circuit_family(
-        lambda n, s: "Implement SWAP on two qubits exactly.",
-        C.swap_from_cx, EXACT_UNITARY, ("identity_is_a_permutation", "wrong_width", "library_swap", "missing_gate"),
-        constraints=lambda n: Constraints(("cx",), max_depth=3))),
-    "cz-from-h-cx": Family("synthesis", _circuit_family(
-        lambda n, s: "Implement CZ on two qubits exactly.",
-        C.cz_from_h_cx, EXACT_UNITARY, ("do_nothing", "wrong_width", "library_cz", "missing_gate"),
-        constraints=lambda n: Constraints(("h", "cx"), max_depth=3))),
-    "ghz-linear-depth": Family("synthesis", _circuit_family(
-        lambda n, s: f"Prepare the {n}-qubit GHZ state from |0…0>.",
-        C.ghz_linear_depth, STATE, ("do_nothing", "wrong_width", "too_deep"),
-        constraints=lambda n: Constraints(("h", "cx"), max_depth=n))),
+    "toffoli-clifford-t": Family(
+        "synthesis",
+        _circuit_family(
+            lambda n, s: "Implement the Toffoli gate (controls q[0], q[1]; target q[2]) exactly up to a global phase.",
+            C.toffoli_clifford_t,
+            UNITARY,
+            ("do_nothing", "wrong_width", "library_gate", "missing_gate"),
+            constraints=lambda n: Constraints(("h", "t", "tdg", "cx", "s", "sdg")),
+        ),
+    ),
+    "swap-from-cx": Family(
+        "synthesis",
+        _circuit_family(
+            lambda n, s: "Implement SWAP on two qubits exactly.",
+            C.swap_from_cx,
+            EXACT_UNITARY,
+            ("identity_is_a_permutation", "wrong_width", "library_swap", "missing_gate"),
+            constraints=lambda n: Constraints(("cx",), max_depth=3),
+        ),
+    ),
+    "cz-from-h-cx": Family(
+        "synthesis",
+        _circuit_family(
+            lambda n, s: "Implement CZ on two qubits exactly.",
+            C.cz_from_h_cx,
+            EXACT_UNITARY,
+            ("do_nothing", "wrong_width", "library_cz", "missing_gate"),
+            constraints=lambda n: Constraints(("h", "cx"), max_depth=3),
+        ),
+    ),
+    "ghz-linear-depth": Family(
+        "synthesis",
+        _circuit_family(
+            lambda n, s: f"Prepare the {n}-qubit GHZ state from |0…0>.",
+            C.ghz_linear_depth,
+            STATE,
+            ("do_nothing", "wrong_width", "too_deep"),
+            constraints=lambda n: Constraints(("h", "cx"), max_depth=n),
+        ),
+    ),
     # ---- dynamic circuits: mid-circuit measurement and feed-forward --------------------------------------
-    "teleportation": Family("dynamic", _circuit_family(
-        lambda n, s: "Teleport the unknown state of q[0] to q[2] using q[1], two mid-circuit measurements into "
-                     "bits c[0], c[1] and classically controlled corrections.",
-        _named(C.teleport, "teleport"), Equivalence(target="dynamic", inputs=(0,), outputs=(2,)),
-        ("do_nothing", "wrong_width", "no_corrections"), version=3)),
-    "active-reset": Family("dynamic", _circuit_family(
-        lambda n, s: "Reset q[0] to |0> using only a measurement into c[0] and a classically controlled gate.",
-        _named(C.active_reset, "active_reset"), Equivalence(target="dynamic", inputs=(0,), outputs=(0,)),
-        ("do_nothing", "wrong_width", "no_corrections"), version=3)),
-    "measured-copy": Family("dynamic", _circuit_family(
-        lambda n, s: "Measure q[0] into c[0] and copy the outcome into q[1] (initially |0>) with a classically "
-                     "controlled gate.",
-        _named(C.measured_copy, "measured_copy"), Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1)),
-        ("do_nothing", "wrong_width", "no_corrections"), version=3)),
-    "repetition-code": Family("dynamic", _circuit_family(
-        lambda n, s: f"Encode q[0] in the 3-qubit bit-flip code on q[0..2], apply an X error on q[{s % 3}], "
-                     "measure the two parity syndromes with ancillas q[3], q[4] into c[0], c[1] and correct by "
-                     "feed-forward: q[0..2] must end in the encoded state α|000> + β|111>.",
-        _named(C.repetition_correct, "repetition"), Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1, 2)),
-        ("do_nothing", "wrong_width", "no_corrections"), version=3)),
+    "teleportation": Family(
+        "dynamic",
+        _circuit_family(
+            lambda n, s: (
+                "Teleport the unknown state of q[0] to q[2] using q[1], two mid-circuit measurements into "
+                "bits c[0], c[1] and classically controlled corrections."
+            ),
+            _named(C.teleport, "teleport"),
+            Equivalence(target="dynamic", inputs=(0,), outputs=(2,)),
+            ("do_nothing", "wrong_width", "no_corrections"),
+            version=3,
+        ),
+    ),
+    "active-reset": Family(
+        "dynamic",
+        _circuit_family(
+            lambda n, s: "Reset q[0] to |0> using only a measurement into c[0] and a classically controlled gate.",
+            _named(C.active_reset, "active_reset"),
+            Equivalence(target="dynamic", inputs=(0,), outputs=(0,)),
+            ("do_nothing", "wrong_width", "no_corrections"),
+            version=3,
+        ),
+    ),
+    "measured-copy": Family(
+        "dynamic",
+        _circuit_family(
+            lambda n, s: (
+                "Measure q[0] into c[0] and copy the outcome into q[1] (initially |0>) with a classically "
+                "controlled gate."
+            ),
+            _named(C.measured_copy, "measured_copy"),
+            Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1)),
+            ("do_nothing", "wrong_width", "no_corrections"),
+            version=3,
+        ),
+    ),
+    "repetition-code": Family(
+        "dynamic",
+        _circuit_family(
+            lambda n, s: (
+                f"Encode q[0] in the 3-qubit bit-flip code on q[0..2], apply an X error on q[{s % 3}], "
+                "measure the two parity syndromes with ancillas q[3], q[4] into c[0], c[1] and correct by "
+                "feed-forward: q[0..2] must end in the encoded state α|000> + β|111>."
+            ),
+            _named(C.repetition_correct, "repetition"),
+            Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1, 2)),
+            ("do_nothing", "wrong_width", "no_corrections"),
+            version=3,
+        ),
+    ),
     # ---- concept: a number on an ANSWER line -------------------------------------------------------------
-    "qft-gate-count": Family("concept", _concept(
-        lambda n, s: f"How many gates does the textbook QFT on {n} qubits use when written with one H per qubit, "
-                     "one controlled-phase per pair of qubits and the final swaps (one SWAP per swapped pair)?",
-        _qft_gate_count)),  # fmt: skip
-    "grover-iterations": Family("concept", _concept(
-        lambda n, s: f"How many Grover iterations ⌊π/4·√(N/M)⌋ are optimal for N = {2**n} items with "
-                     f"M = {1 + s % 3} marked?",
-        lambda n, s: math.floor(math.pi / 4 * math.sqrt(2**n / (1 + s % 3))))),
-    "toffoli-t-count": Family("concept", _concept(
-        lambda n, s: "What is the T-count (T and T† gates) of the standard ancilla-free Clifford+T Toffoli?",
-        lambda n, s: 7)),
-    "hilbert-dimension": Family("concept", _concept(
-        lambda n, s: f"What is the dimension of the state space of {n} qubits?", lambda n, s: 2**n)),
-    "swap-cnot-count": Family("concept", _concept(
-        lambda n, s: f"How many CNOTs does it take to swap two qubits, {n} times in a row (no cancellation)?",
-        lambda n, s: 3 * n)),
-    "ghz-all-zero-probability": Family("concept", _concept(
-        lambda n, s: f"Measuring the {n}-qubit GHZ state in the computational basis, what is the probability "
-                     "of the all-zeros outcome?", lambda n, s: 0.5)),
-    "ry-one-probability": Family("concept", _concept(
-        lambda n, s: f"A qubit in |0> goes through RY({s % 7 + 1}π/8). What is the probability of measuring 1?",
-        lambda n, s: math.sin((s % 7 + 1) * math.pi / 16) ** 2)),
-    "rx-z-expectation": Family("concept", _concept(
-        lambda n, s: f"A qubit in |0> goes through RX({s % 7 + 1}π/8). What is the expectation value of Z?",
-        lambda n, s: math.cos((s % 7 + 1) * math.pi / 8))),
-    "ghz-chain-depth": Family("concept", _concept(
-        lambda n, s: f"What is the depth of the chain GHZ circuit on {n} qubits (H on q[0], then CX(q[i], "
-                     "q[i+1]) for i = 0…n−2)?", lambda n, s: n)),
-    "dj-classical-queries": Family("concept", _concept(
-        lambda n, s: f"Deterministically, how many classical queries decide in the worst case whether an "
-                     f"{n}-bit function promised constant or balanced is which?", lambda n, s: 2 ** (n - 1) + 1)),
-    "uniform-amplitude": Family("concept", _concept(
-        lambda n, s: f"After H on each of {n} qubits in |0…0>, what is the amplitude of |1…1>?",
-        lambda n, s: 1 / math.sqrt(2**n))),
-    "bv-classical-queries": Family("concept", _concept(
-        lambda n, s: f"How many classical queries to f(x) = s·x (mod 2) determine an {n}-bit secret s?",
-        lambda n, s: n)),
+    "qft-gate-count": Family(
+        "concept",
+        _concept(
+            lambda n, s: (
+                f"How many gates does the textbook QFT on {n} qubits use when written with one H per qubit, "
+                "one controlled-phase per pair of qubits and the final swaps (one SWAP per swapped pair)?"
+            ),
+            _qft_gate_count,
+        ),
+    ),  # fmt: skip
+    "grover-iterations": Family(
+        "concept",
+        _concept(
+            lambda n, s: (
+                f"How many Grover iterations ⌊π/4·√(N/M)⌋ are optimal for N = {2**n} items with M = {1 + s % 3} marked?"
+            ),
+            lambda n, s: math.floor(math.pi / 4 * math.sqrt(2**n / (1 + s % 3))),
+        ),
+    ),
+    "toffoli-t-count": Family(
+        "concept",
+        _concept(
+            lambda n, s: "What is the T-count (T and T† gates) of the standard ancilla-free Clifford+T Toffoli?",
+            lambda n, s: 7,
+        ),
+    ),
+    "hilbert-dimension": Family(
+        "concept", _concept(lambda n, s: f"What is the dimension of the state space of {n} qubits?", lambda n, s: 2**n)
+    ),
+    "swap-cnot-count": Family(
+        "concept",
+        _concept(
+            lambda n, s: f"How many CNOTs does it take to swap two qubits, {n} times in a row (no cancellation)?",
+            lambda n, s: 3 * n,
+        ),
+    ),
+    "ghz-all-zero-probability": Family(
+        "concept",
+        _concept(
+            lambda n, s: (
+                f"Measuring the {n}-qubit GHZ state in the computational basis, what is the probability "
+                "of the all-zeros outcome?"
+            ),
+            lambda n, s: 0.5,
+        ),
+    ),
+    "ry-one-probability": Family(
+        "concept",
+        _concept(
+            lambda n, s: f"A qubit in |0> goes through RY({s % 7 + 1}π/8). What is the probability of measuring 1?",
+            lambda n, s: math.sin((s % 7 + 1) * math.pi / 16) ** 2,
+        ),
+    ),
+    "rx-z-expectation": Family(
+        "concept",
+        _concept(
+            lambda n, s: f"A qubit in |0> goes through RX({s % 7 + 1}π/8). What is the expectation value of Z?",
+            lambda n, s: math.cos((s % 7 + 1) * math.pi / 8),
+        ),
+    ),
+    "ghz-chain-depth": Family(
+        "concept",
+        _concept(
+            lambda n, s: (
+                f"What is the depth of the chain GHZ circuit on {n} qubits (H on q[0], then CX(q[i], "
+                "q[i+1]) for i = 0…n−2)?"
+            ),
+            lambda n, s: n,
+        ),
+    ),
+    "dj-classical-queries": Family(
+        "concept",
+        _concept(
+            lambda n, s: (
+                f"Deterministically, how many classical queries decide in the worst case whether an "
+                f"{n}-bit function promised constant or balanced is which?"
+            ),
+            lambda n, s: 2 ** (n - 1) + 1,
+        ),
+    ),
+    "uniform-amplitude": Family(
+        "concept",
+        _concept(
+            lambda n, s: f"After H on each of {n} qubits in |0…0>, what is the amplitude of |1…1>?",
+            lambda n, s: 1 / math.sqrt(2**n),
+        ),
+    ),
+    "bv-classical-queries": Family(
+        "concept",
+        _concept(
+            lambda n, s: f"How many classical queries to f(x) = s·x (mod 2) determine an {n}-bit secret s?",
+            lambda n, s: n,
+        ),
+    ),
     **{name: Family("code", task.build, task.description) for name, task in CODE_TASKS.items()},
 }
 

@@ -65,7 +65,7 @@ class CheckFailed(AssertionError):
 @dataclass
 class Limits:
     timeout_s: float = 10.0
-    memory_mb: int = 2048
+    memory_mb: int = 2048  # beyond what the warm worker already maps
     file_mb: int = 16
     open_files: int = 256
 
@@ -90,7 +90,9 @@ def _isolate(tmp: str, limits: Limits) -> str:
     """Limits, environment, network and hooks for this process; returns the isolation level in force."""
     os.setsid()
     mb = 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    # address space: what the warm worker already maps (qiskit, numpy, thread stacks) plus the job's budget
+    space = _mapped_bytes() + limits.memory_mb * mb
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
     cpu = int(limits.timeout_s) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
@@ -117,7 +119,8 @@ def _isolate(tmp: str, limits: Limits) -> str:
         if event == "open" and len(args) > 1 and isinstance(args[0], str | bytes):
             mode, flags = args[1], args[2] if len(args) > 2 else 0
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            )
             path = os.fsdecode(args[0])
             if writes and not os.path.realpath(path).startswith(tmp_real) and path != os.devnull:
                 raise SandboxViolation("write", f"outside the temporary directory: {path}")
@@ -128,6 +131,14 @@ def _isolate(tmp: str, limits: Limits) -> str:
 
     sys.addaudithook(hook)
     return "+".join(level)
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 
 
 def _guarded_import(allowed: tuple[str, ...]):

@@ -22,9 +22,17 @@ import yaml
 
 from replab import ASSETS
 from replab.errors import DataError
-from replab.judge.tasks.quantum.families import FAMILIES, KINDS, Built, Mutant
+from replab.judge.tasks.quantum.families import FAMILIES
 from replab.judge.tasks.quantum.sandbox import REASONS, Sandbox
-from replab.judge.tasks.quantum.verify import Constraints, Equivalence, Verdict, load_circuit, verify_circuit, verify_number
+from replab.judge.tasks.quantum.schema import KINDS, Built, Mutant
+from replab.judge.tasks.quantum.verify import (
+    Constraints,
+    Equivalence,
+    Verdict,
+    load_circuit,
+    verify_circuit,
+    verify_number,
+)
 
 DEFAULT_TASKS = ASSETS / "quantum" / "tasks.yaml"
 _PYTHON = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
@@ -70,7 +78,9 @@ def check_answer(instance: Instance, answer: str, sandbox: Sandbox | None = None
     return verify_circuit(answer, built.reference, built.equivalence, built.constraints)
 
 
-def load_tasks(path: str | Path | None = None, validate: bool = False, sandbox: Sandbox | None = None) -> list[Instance]:
+def load_tasks(
+    path: str | Path | None = None, validate: bool = False, sandbox: Sandbox | None = None
+) -> list[Instance]:
     path = Path(path) if path else DEFAULT_TASKS
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -132,7 +142,11 @@ def _inline(entry: dict[str, Any], where: str) -> Built:
     except ValueError as exc:
         raise DataError(f"{where}: field 'reference': not a valid OpenQASM program ({exc})") from exc
     spec = _dataclass(Equivalence, entry.get("equivalence") or {}, f"{where}: field 'equivalence'")
-    limits = _dataclass(Constraints, entry["constraints"], f"{where}: field 'constraints'") if "constraints" in entry else None
+    limits = (
+        _dataclass(Constraints, entry["constraints"], f"{where}: field 'constraints'")
+        if "constraints" in entry
+        else None
+    )
     return Built(entry["prompt"], reference, str(entry["reference"]), mutants, spec, limits)
 
 

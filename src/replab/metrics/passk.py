@@ -1,0 +1,39 @@
+"""pass@k with the unbiased estimator of Chen et al. (2021), in product form, and agreement statistics
+between a judge and a verifier (Cohen's κ, AUROC)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """1 − C(n−c, k) / C(n, k) for ``c`` correct of ``n`` samples, as the product ∏_{i=n−c+1}^{n} (1 − k/i)
+    (no huge binomials); defined for 1 ≤ k ≤ n."""
+    if not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 1 <= k <= n, got k={k}, n={n}")
+    if not 0 <= c <= n:
+        raise ValueError(f"the correct count c={c} must be in 0..n={n}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def cohen_kappa(a: list[int], b: list[int]) -> float:
+    """Cohen's κ between two binary raters (NaN when agreement by chance is 1)."""
+    a, b = np.asarray(a, int), np.asarray(b, int)
+    if len(a) != len(b) or not len(a):
+        raise ValueError("cohen_kappa needs two equally long, non-empty label lists")
+    observed = float(np.mean(a == b))
+    pa, pb = a.mean(), b.mean()
+    chance = float(pa * pb + (1 - pa) * (1 - pb))
+    return float("nan") if chance == 1.0 else (observed - chance) / (1 - chance)
+
+
+def auroc(scores: list[float], labels: list[int]) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (ties count half; NaN for one class)."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, int)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
