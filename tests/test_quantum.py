@@ -96,7 +96,9 @@ def test_bad_task_files_are_named(tmp_path):
             "  mutants: [{answer: '" + bell + "', reason: not_equivalent}]\n"  # fmt: skip
     with pytest.raises(DataError, match=r"task 'own/inline': mutant 'mutant-0' should fail with not_equivalent"):
         load_tasks(_write(tmp_path, wrong), validate=True)
-    broken = "- {id: q, kind: concept, prompt: two plus two, answer: 4, mutants: [{answer: 'ANSWER: 4', reason: syntax}]}\n"
+    broken = (
+        "- {id: q, kind: concept, prompt: two plus two, answer: 4, mutants: [{answer: 'ANSWER: 4', reason: syntax}]}\n"
+    )
     with pytest.raises(DataError, match=r"task 'q/inline'"):
         load_tasks(_write(tmp_path, broken), validate=True)
     with pytest.raises(DataError, match=r"task 'z': field 'reference': not a valid OpenQASM"):

@@ -29,7 +29,7 @@ def _responder(instances):
         if "Hilbert" in prompt or "dimension" in prompt:  # wrong first, right once told why
             return "ANSWER: 8" if "failed" in user else "ANSWER: 9"
         if prompt.startswith("Prepare the Bell state Φ−"):
-            return "```qasm\nOPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\nh q[0];\n```"  # never right
+            return '```qasm\nOPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0];\n```'  # never right
         return f"Here you go.\n```python\n{answers[prompt]}```" if "python" in prompt else answers[prompt]
 
     return respond

@@ -55,7 +55,7 @@ def test_the_allowlist_names_denied_imports(sandbox):
 
 
 def _humaneval(tmp_path):
-    prompt = "from qiskit import QuantumCircuit\n\ndef bell():\n    \"\"\"A Bell pair.\"\"\"\n"
+    prompt = 'from qiskit import QuantumCircuit\n\ndef bell():\n    """A Bell pair."""\n'
     test = ("from qiskit.quantum_info import Statevector\n\ndef check(candidate):\n"
             "    state = Statevector(candidate())\n    assert abs(abs(state[0]) ** 2 - 0.5) < 1e-9\n")  # fmt: skip
     tasks = [
