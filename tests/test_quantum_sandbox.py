@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from replab.errors import DataError
 from replab.judge.tasks.quantum.humaneval import load_humaneval, revalidate_humaneval
 from replab.judge.tasks.quantum.sandbox import ALLOWED_IMPORTS, Limits, Sandbox
-from replab.errors import DataError
 
 LIMITS = Limits(timeout_s=2.0, memory_mb=1024)
 OPEN = (*ALLOWED_IMPORTS, "os", "socket", "subprocess")  # the import allowlist off: the hooks must hold
