@@ -25,7 +25,10 @@ from replab.judge.tasks.quantum.sandbox import Sandbox
 from replab.judge.tasks.quantum.verify import Equivalence, load_circuit, verify_circuit
 
 PROGRAM = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
-TEST = "from qiskit.quantum_info import Statevector\ndef check(ns):\n    return float(abs(Statevector(ns['qc'])[0]) ** 2)\n"
+TEST = (
+    "from qiskit.quantum_info import Statevector\ndef check(ns):\n"
+    "    return float(abs(Statevector(ns['qc'])[0]) ** 2)\n"
+)
 
 
 def _stats(times: list[float]) -> dict[str, float]:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +89,8 @@ def _upper(calls=None):
 def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     n = 60
     script = [sys.executable, "-m", "tests.judge_run_script"]
-    env = {**os.environ, "REPLAB_NO_PROGRESS": "1"}
+    root = Path(__file__).resolve().parent.parent  # the child imports tests.judge_run_script from here
+    env = {**os.environ, "REPLAB_NO_PROGRESS": "1", "PYTHONPATH": str(root)}
     with FakeOpenAIServer(fault_rate=0.1, seed=5, latency_s=0.05, timeout_sleep_s=0.6) as server:
         subprocess.run([*script, server.base_url, str(tmp_path / "whole"), str(n)], check=True, env=env)
         killed = tmp_path / "killed"

@@ -58,9 +58,10 @@ def _humaneval(tmp_path):
     prompt = 'from qiskit import QuantumCircuit\n\ndef bell():\n    """A Bell pair."""\n'
     test = ("from qiskit.quantum_info import Statevector\n\ndef check(candidate):\n"
             "    state = Statevector(candidate())\n    assert abs(abs(state[0]) ** 2 - 0.5) < 1e-9\n")  # fmt: skip
+    bell = "    qc = QuantumCircuit(2)\n    qc.h(0)\n    qc.cx(0, 1)\n    return qc\n"
     tasks = [
         {"task_id": "qiskitHumanEval/0", "prompt": prompt, "entry_point": "bell", "difficulty_scale": "basic",
-         "canonical_solution": "    qc = QuantumCircuit(2)\n    qc.h(0)\n    qc.cx(0, 1)\n    return qc\n", "test": test},
+         "canonical_solution": bell, "test": test},
         {"task_id": "qiskitHumanEval/1", "prompt": "from qiskit import execute\n" + prompt, "entry_point": "bell",
          "difficulty_scale": "basic", "canonical_solution": "    return None\n", "test": test},
         {"task_id": "qiskitHumanEval/2", "prompt": "from qiskit_ibm_runtime import QiskitRuntimeService\n" + prompt,
