@@ -109,9 +109,11 @@ def run_quantum(config: QuantumRunConfig, out: str | Path) -> dict[str, Any]:
         verify = _Verifier()
         solver = _solver(backend, config, by_id, verify, backend if config.panel else None)
 
+        concurrency = min(config.concurrency, getattr(backend, "max_concurrency", None) or config.concurrency)
+
         async def go() -> dict:
             try:
-                return await run_task(Task("quantum", dataset, solver), out, config.concurrency, config.limit)
+                return await run_task(Task("quantum", dataset, solver), out, concurrency, config.limit)
             finally:
                 await backend.aclose()
                 verify.sandbox.close()
