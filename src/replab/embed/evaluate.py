@@ -48,8 +48,9 @@ class SentenceTransformerEncoder:
         return self.model.encode(texts, normalize_embeddings=True, **kwargs)
 
 
-def load_encoder(name: str) -> Any:
-    """``minilm``, ``smollm2`` (untuned), a run folder of ``replab embed train`` (its ``model/``), or a model folder."""
+def load_encoder(name: str, bf16: bool | None = None) -> Any:
+    """``minilm``, ``smollm2`` (untuned), a run folder of ``replab embed train`` (its ``model/``), or a model
+    folder; ``bf16`` as in ``Embedder`` (None: where the CPU or GPU has bf16 units)."""
     if name == "minilm":
         return SentenceTransformerEncoder(minilm_folder())
     from replab.embed.model import Embedder
@@ -57,7 +58,7 @@ def load_encoder(name: str) -> Any:
     folder = Path(name)
     if (folder / "model" / "config.json").exists():
         folder = folder / "model"
-    return Embedder.from_pretrained(str(folder) if folder.exists() else name)
+    return Embedder.from_pretrained(str(folder) if folder.exists() else name, bf16=bf16)
 
 
 def evaluate_split(encoder: TextEncoder, split: RetrievalSplit, batch_size: int = 64) -> dict[str, float]:

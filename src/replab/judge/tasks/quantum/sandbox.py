@@ -181,6 +181,7 @@ def _run_job(job: dict[str, Any], tmp: str, limits: Limits, write_fd: int) -> No
     start = time.perf_counter()
     out_path = os.path.join(tmp, "output.txt")
     log = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the worker's job channel is not the candidate's to read
     os.dup2(log, 1)
     os.dup2(log, 2)
     result: dict[str, Any]
