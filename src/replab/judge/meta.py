@@ -47,7 +47,7 @@ def plot_table(table: dict[str, dict], path: str | Path, title: str = "") -> Pat
         ax.bar(np.arange(len(names)) + k * width, values, width, yerr=errors, capsize=3, label=corr)
     ax.set_xticks(np.arange(len(names)) + width, [f"{n}\nn = {table[n]['n']}" for n in names])
     ax.set_ylabel("correlation with human scores")
-    ax.set_title(title or "each metric against the human total (S + G1 + G2), 95% bootstrap CIs", fontsize=9)
+    ax.set_title(title or "each metric against the human total (S + G1 + G2)\n95% bootstrap CIs", fontsize=9)
     ax.axhline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -117,7 +117,7 @@ def meta_report(run: Path, items: list, n_boot: int = 1000) -> tuple[str, Path, 
         common_table = {m: correlate(np.array([scores[k]["scores"][m] for k in common], float), human, n_boot)
                         for m in table}  # fmt: skip
         text += "\n\n" + format_table(common_table, f"common subset: the {len(common)} pairs every metric scored:")
-    png = plot_table(table, run / "meta.png", title="each metric against the human total, on every pair it scored "
-                     "(n under each name), 95% bootstrap CIs")  # fmt: skip
+    png = plot_table(table, run / "meta.png", title="each metric against the human total (S + G1 + G2)\n"
+                     "on every pair it scored (n under each name); 95% bootstrap CIs")  # fmt: skip
     (run / "meta.json").write_text(json.dumps({**table, "_common_subset": common_table, "_missing": missing}, indent=1))
     return text, png, table
