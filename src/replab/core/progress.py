@@ -14,8 +14,13 @@ from replab.core import dist
 T = TypeVar("T")
 
 
-def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0) -> tqdm:
+FRACTIONAL = "{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"  # for fractional updates
+
+
+def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0,
+                 bar_format: str | None = None) -> tqdm:  # fmt: skip
     return tqdm(
+        bar_format=bar_format,
         total=total,
         initial=initial,
         desc=desc,

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from replab.core.checkpoint import load_modules
 from replab.core.config import from_dict
 from replab.core.images import save_grid
-from replab.core.progress import progress_bar
+from replab.core.progress import FRACTIONAL, progress_bar
 from replab.core.run import Run
 from replab.diffusion.models import DiT
 from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, guided_velocity
@@ -92,7 +92,7 @@ def generate(
     grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps)
     generator = torch.Generator().manual_seed(seed)
     images = []
-    with progress_bar(n, "sample", unit="img") as bar:
+    with progress_bar(n, "sample", unit="img", bar_format=FRACTIONAL) as bar:  # advances every ODE step
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             y = labels[start : start + count] if model.num_classes else None
