@@ -18,6 +18,7 @@ from replab.core.run import Run
 from replab.judge.protocol import Backend, GenerationParams
 from replab.judge.task import Task, run_task
 from replab.judge.tasks.quantum.sandbox import Sandbox
+from replab.judge.tasks.quantum.schema import KINDS
 from replab.judge.tasks.quantum.tasks import Instance, check_answer, load_tasks
 from replab.metrics.passk import auroc, cohen_kappa, pass_at_k
 
@@ -142,7 +143,8 @@ def summarise(results: dict[str, dict[str, Any]], samples: int) -> dict[str, Any
         groups[kind].append(records)
         groups["all"].append(records)
         groups["held-out" if records[0]["held_out"] else "public"].append(records)
-    table = {name: _group(rows, samples) for name, rows in groups.items()}
+    order = [*KINDS, "all", "public", "held-out"]
+    table = {name: _group(groups[name], samples) for name in order if groups.get(name)}
     errors = sum(1 for r in results.values() if r.get("error"))
     return {"table": table, "items": len(results), "errors": errors, "panel": _panel_agreement(results)}
 
