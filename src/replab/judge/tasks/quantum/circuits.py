@@ -213,6 +213,12 @@ def ghz_linear_depth(n: int, seed: int = 0) -> QuantumCircuit:
     return ghz(n)
 
 
+def _apply_if(qc: QuantumCircuit, clbit: int, gate: str, qubit: int) -> None:
+    """Feed-forward: apply ``gate`` to ``qubit`` when classical bit ``clbit`` reads 1."""
+    with qc.if_test((qc.clbits[clbit], 1)):
+        getattr(qc, gate)(qubit)
+
+
 # ---- dynamic circuits ---------------------------------------------------------------------------------
 def teleport(n: int = 3, seed: int = 0, corrections: bool = True) -> QuantumCircuit:
     """Qubit 0's state moves to qubit 2 by a Bell pair, two mid-circuit measurements and feed-forward."""
@@ -224,10 +230,8 @@ def teleport(n: int = 3, seed: int = 0, corrections: bool = True) -> QuantumCirc
     qc.measure(0, 0)
     qc.measure(1, 1)
     if corrections:
-        with qc.if_test((qc.clbits[1], 1)):
-            qc.x(2)
-        with qc.if_test((qc.clbits[0], 1)):
-            qc.z(2)
+        _apply_if(qc, 1, "x", 2)
+        _apply_if(qc, 0, "z", 2)
     return qc
 
 
@@ -236,8 +240,7 @@ def active_reset(n: int = 1, seed: int = 0, corrections: bool = True) -> Quantum
     qc = QuantumCircuit(1, 1)
     qc.measure(0, 0)
     if corrections:
-        with qc.if_test((qc.clbits[0], 1)):
-            qc.x(0)
+        _apply_if(qc, 0, "x", 0)
     return qc
 
 
@@ -246,8 +249,7 @@ def measured_copy(n: int = 2, seed: int = 0, corrections: bool = True) -> Quantu
     qc = QuantumCircuit(2, 1)
     qc.measure(0, 0)
     if corrections:
-        with qc.if_test((qc.clbits[0], 1)):
-            qc.x(1)
+        _apply_if(qc, 0, "x", 1)
     return qc
 
 

@@ -99,6 +99,17 @@ def _named(make: Callable, name: str) -> Callable:
     return inner
 
 
+def _dynamic(prompt: str, make: Callable, name: str, outputs: tuple[int, ...]) -> Family:
+    """A dynamic-circuit family (OpenQASM 3): the input state on q[0], ``outputs`` compared exactly; its
+    mutants include the circuit without its feed-forward corrections. ``{error}`` in the prompt is the
+    seeded error qubit (seed % 3)."""
+    return Family("dynamic", _circuit_family(
+        lambda n, s: prompt.format(error=s % 3), _named(make, name),
+        Equivalence(target="dynamic", inputs=(0,), outputs=outputs),
+        ("do_nothing", "wrong_width", "no_corrections"), version=3,
+    ))  # fmt: skip
+
+
 MAKERS_WITHOUT_CORRECTIONS = {
     "teleport": lambda n, s: C.teleport(n, s, corrections=False),
     "active_reset": lambda n, s: C.active_reset(n, s, corrections=False),
@@ -324,55 +335,32 @@ FAMILIES: dict[str, Family] = {
         ),
     ),
     # ---- dynamic circuits: mid-circuit measurement and feed-forward --------------------------------------
-    "teleportation": Family(
-        "dynamic",
-        _circuit_family(
-            lambda n, s: (
-                "Teleport the unknown state of q[0] to q[2] using q[1], two mid-circuit measurements into "
-                "bits c[0], c[1] and classically controlled corrections."
-            ),
-            _named(C.teleport, "teleport"),
-            Equivalence(target="dynamic", inputs=(0,), outputs=(2,)),
-            ("do_nothing", "wrong_width", "no_corrections"),
-            version=3,
-        ),
+    "teleportation": _dynamic(
+        "Teleport the unknown state of q[0] to q[2] using q[1], two mid-circuit measurements into bits c[0], "
+        "c[1] and classically controlled corrections.",
+        C.teleport,
+        "teleport",
+        outputs=(2,),
     ),
-    "active-reset": Family(
-        "dynamic",
-        _circuit_family(
-            lambda n, s: "Reset q[0] to |0> using only a measurement into c[0] and a classically controlled gate.",
-            _named(C.active_reset, "active_reset"),
-            Equivalence(target="dynamic", inputs=(0,), outputs=(0,)),
-            ("do_nothing", "wrong_width", "no_corrections"),
-            version=3,
-        ),
+    "active-reset": _dynamic(
+        "Reset q[0] to |0> using only a measurement into c[0] and a classically controlled gate.",
+        C.active_reset,
+        "active_reset",
+        outputs=(0,),
     ),
-    "measured-copy": Family(
-        "dynamic",
-        _circuit_family(
-            lambda n, s: (
-                "Measure q[0] into c[0] and copy the outcome into q[1] (initially |0>) with a classically "
-                "controlled gate."
-            ),
-            _named(C.measured_copy, "measured_copy"),
-            Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1)),
-            ("do_nothing", "wrong_width", "no_corrections"),
-            version=3,
-        ),
+    "measured-copy": _dynamic(
+        "Measure q[0] into c[0] and copy the outcome into q[1] (initially |0>) with a classically controlled gate.",
+        C.measured_copy,
+        "measured_copy",
+        outputs=(0, 1),
     ),
-    "repetition-code": Family(
-        "dynamic",
-        _circuit_family(
-            lambda n, s: (
-                f"Encode q[0] in the 3-qubit bit-flip code on q[0..2], apply an X error on q[{s % 3}], "
-                "measure the two parity syndromes with ancillas q[3], q[4] into c[0], c[1] and correct by "
-                "feed-forward: q[0..2] must end in the encoded state α|000> + β|111>."
-            ),
-            _named(C.repetition_correct, "repetition"),
-            Equivalence(target="dynamic", inputs=(0,), outputs=(0, 1, 2)),
-            ("do_nothing", "wrong_width", "no_corrections"),
-            version=3,
-        ),
+    "repetition-code": _dynamic(
+        "Encode q[0] in the 3-qubit bit-flip code on q[0..2], apply an X error on q[{error}], measure the two "
+        "parity syndromes with ancillas q[3], q[4] into c[0], c[1] and correct by feed-forward: q[0..2] must "
+        "end in the encoded state α|000> + β|111>.",
+        C.repetition_correct,
+        "repetition",
+        outputs=(0, 1, 2),
     ),
     # ---- concept: a number on an ANSWER line -------------------------------------------------------------
     "qft-gate-count": Family(

@@ -17,6 +17,7 @@ from typing import Any
 from replab.core.progress import track
 from replab.errors import DataError
 from replab.judge.tasks.quantum.sandbox import ALLOWED_IMPORTS, Limits, Outcome, Sandbox
+from replab.judge.tasks.quantum.schema import read_task_list
 
 FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point", "difficulty_scale")
 CLOUD = re.compile(r"QiskitRuntimeService|qiskit_ibm_runtime|qiskit_ibm_provider|IBMQ\b|ibm_quantum")
@@ -28,12 +29,7 @@ HUMANEVAL_IMPORTS = (
 
 def load_humaneval(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable JSON file ({exc})") from exc
-    if not isinstance(tasks, list):
-        raise DataError(f"{path}: expected a JSON list of tasks")
+    tasks = read_task_list(path, json.loads, "JSON")
     for index, task in enumerate(tasks):
         missing = [f for f in FIELDS if f not in task] if isinstance(task, dict) else list(FIELDS)
         if missing:

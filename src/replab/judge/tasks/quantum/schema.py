@@ -3,9 +3,12 @@ reject."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from replab.errors import DataError
 from replab.judge.tasks.quantum.verify import Constraints, Equivalence
 
 KINDS = ("circuit", "dynamic", "synthesis", "code", "concept")
@@ -28,3 +31,14 @@ class Built:
     constraints: Constraints | None = None
     test: str = ""
     entry: str = ""
+
+
+def read_task_list(path: Path, loads: Callable[[str], Any], what: str) -> list:
+    """A file holding a list of tasks, parsed by ``loads``; a clear error names the file otherwise."""
+    try:
+        tasks = loads(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # OSError, or the parser's own error type
+        raise DataError(f"{path}: cannot be read as {what} ({exc})") from exc
+    if not isinstance(tasks, list):
+        raise DataError(f"{path}: expected a {what} list of tasks")
+    return tasks

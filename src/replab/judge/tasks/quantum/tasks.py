@@ -24,7 +24,7 @@ from replab import ASSETS
 from replab.errors import DataError
 from replab.judge.tasks.quantum.families import FAMILIES
 from replab.judge.tasks.quantum.sandbox import REASONS, Sandbox
-from replab.judge.tasks.quantum.schema import KINDS, Built, Mutant
+from replab.judge.tasks.quantum.schema import KINDS, Built, Mutant, read_task_list
 from replab.judge.tasks.quantum.verify import (
     Constraints,
     Equivalence,
@@ -82,12 +82,7 @@ def load_tasks(
     path: str | Path | None = None, validate: bool = False, sandbox: Sandbox | None = None
 ) -> list[Instance]:
     path = Path(path) if path else DEFAULT_TASKS
-    try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: cannot be read as YAML ({exc})") from exc
-    if not isinstance(entries, list):
-        raise DataError(f"{path}: a task file is a YAML list of tasks")
+    entries = read_task_list(path, yaml.safe_load, "YAML")
     instances, seen = [], set()
     for number, entry in enumerate(entries, 1):
         where = f"{path}: task '{entry.get('id', f'#{number}')}'" if isinstance(entry, dict) else f"{path}: #{number}"
