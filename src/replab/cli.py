@@ -31,6 +31,8 @@ def _add_guidance(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-interval", default=None, help="guide only for t in [a,b], e.g. 0.1,1")
     parser.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run, same latents")
     parser.add_argument("--ag-scale", type=float, default=None, help="AutoGuidance scale (default: the run's)")
+    parser.add_argument("--schedule", choices=["replab", "official-rae"], default=None,
+                        help="time grid: replab's (steps to t=0) or the official sampler's (default: the run's)")  # fmt: skip
 
 
 def _guidance(args: argparse.Namespace, base=None):
@@ -38,7 +40,7 @@ def _guidance(args: argparse.Namespace, base=None):
     from replab.diffusion.samplers import GuidanceConfig
 
     given = {"sampler": args.sampler, "steps": args.steps, "cfg_scale": args.cfg, "autoguidance": args.autoguidance,
-             "ag_scale": args.ag_scale}  # fmt: skip
+             "ag_scale": args.ag_scale, "schedule": args.schedule}  # fmt: skip
     if args.cfg_interval is not None:
         try:
             low, high = (float(v) for v in args.cfg_interval.split(","))
@@ -63,6 +65,15 @@ def _rae_parser(verbs) -> None:
     p.add_argument("--out", default=None, help="grid PNG (default: <run>/artifacts/recon.png)")
     p.add_argument("--n", type=int, default=None, help="test images to evaluate (default: all)")
     p.add_argument("--grid", type=int, default=16, help="images shown in the grid")
+    p = verbs.add_parser("import-official", help="a released official RAE decoder + stat.pt → a replab RAE run")
+    p.add_argument("--config", default=None, help="an official YAML whose stage_1 names the files (with --root)")
+    p.add_argument("--root", default=None, help="the folder the official YAML's paths are relative to (default: .)")
+    p.add_argument("--decoder", default=None, help="the decoder weights (model.pt); overrides the YAML")
+    p.add_argument("--decoder-config", default=None, help="the decoder's config.json; overrides the YAML")
+    p.add_argument("--stats", default=None, help="the latent statistics (stat.pt); overrides the YAML")
+    p.add_argument("--encoder", default=None, choices=["dinov2", "siglip2", "mae"], help="default: dinov2")
+    p.add_argument("--encoder-weights", default=None, help="hub id or local folder of the encoder")
+    p.add_argument("--out", required=True, help="the RAE run folder to write")
 
 
 def _diffusion_parser(verbs) -> None:
@@ -75,6 +86,12 @@ def _diffusion_parser(verbs) -> None:
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="grid PNG")
+    p = verbs.add_parser("import-official", help="a released official DiT-DH/LightningDiT checkpoint → a replab run")
+    p.add_argument("--ckpt", required=True, help="the released weights (stage2_model.pt; EMA used where present)")
+    p.add_argument("--config", required=True, help="its official YAML (stage_2, transport, sampler, guidance, misc)")
+    p.add_argument("--rae", required=True, help="the RAE run of its latents (from 'replab rae import-official')")
+    p.add_argument("--autoguidance", default="", metavar="RUN", help="the imported guide model, for AG configs")
+    p.add_argument("--out", required=True, help="the diffusion run folder to write")
 
 
 def _eval_parser(verbs) -> None:
@@ -205,6 +222,17 @@ def _rae(args: argparse.Namespace) -> None:
         from replab.rae.train import RAEConfig, train_rae
 
         train_rae(_config(RAEConfig, "rae", args), args.out)
+    elif args.verb == "import-official":
+        from replab.rae.official import import_official, paths_from_official_yaml
+
+        found = paths_from_official_yaml(args.config, args.root) if args.config else {}
+        given = {"decoder_ckpt": args.decoder, "decoder_config": args.decoder_config, "stats": args.stats,
+                 "encoder": args.encoder, "encoder_weights": args.encoder_weights}  # fmt: skip
+        found.update({k: v for k, v in given.items() if v is not None})
+        for key, flag in (("decoder_ckpt", "--decoder"), ("decoder_config", "--decoder-config"), ("stats", "--stats")):
+            if key not in found:
+                raise ConfigError(f"rae import-official: give {flag} (or --config with the official YAML)")
+        import_official(out=args.out, **found)
     else:
         from replab.rae.reconstruct import reconstruct
 
@@ -218,6 +246,10 @@ def _diffusion(args: argparse.Namespace) -> None:
         from replab.diffusion.train import DiffusionConfig, train_diffusion
 
         train_diffusion(_config(DiffusionConfig, "diffusion", args, [f"rae={args.rae}"] if args.rae else []), args.out)
+    elif args.verb == "import-official":
+        from replab.diffusion.official import import_official
+
+        import_official(args.ckpt, args.config, args.rae, args.out, args.autoguidance)
     else:
         guidance = _guidance(args, sample.run_guidance(args.run))
         print(f"samples: {sample.sample_grid(args.run, args.n, args.out, guidance=guidance, seed=args.seed)}")

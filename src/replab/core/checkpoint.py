@@ -139,3 +139,28 @@ def _fsync_dir(folder: Path) -> None:
     for path in folder.iterdir():
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
+
+
+def read_torch_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights of a released file: its ``ema`` entry where there is one (as the official loader does),
+    else ``model``, else the file itself; DDP/compile prefixes removed. Returns (state dict, which)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle with other objects, a truncated download
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch state dict ({exc})") from exc
+    which = "state dict"
+    if isinstance(raw, dict) and isinstance(raw.get("ema"), dict):
+        raw, which = raw["ema"], "ema"
+    elif isinstance(raw, dict) and isinstance(raw.get("model"), dict):
+        raw, which = raw["model"], "model (no EMA in the file)"
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(f"{path}: expected a state dict of tensors (or one under 'ema' / 'model')")
+    state = {}
+    for key, value in raw.items():
+        for prefix in ("module.", "_orig_mod."):
+            key = key[len(prefix) :] if key.startswith(prefix) else key
+        state[key] = value
+    return state, which

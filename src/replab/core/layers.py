@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def sincos_2d(dim: int, grid: int) -> torch.Tensor:
-    """Fixed 2D sine-cosine position embedding, ``[grid*grid, dim]`` (half of dim per axis)."""
+def sincos_2d(dim: int, grid: int, xy: bool = False) -> torch.Tensor:
+    """Fixed 2D sine-cosine position embedding, ``[grid*grid, dim]``: half of dim per axis, rows first, or
+    columns first with ``xy`` (the MAE/DiT reference code's order)."""
     if dim % 4:
         raise ValueError(f"sin-cos position embedding needs a width divisible by 4, got {dim}")
     quarter = dim // 4
@@ -22,7 +23,8 @@ def sincos_2d(dim: int, grid: int) -> torch.Tensor:
         angles = pos.reshape(-1, 1) * omega[None]
         return torch.cat([angles.sin(), angles.cos()], dim=1)
 
-    return torch.cat([embed(yy), embed(xx)], dim=1).float()
+    halves = [embed(xx), embed(yy)] if xy else [embed(yy), embed(xx)]
+    return torch.cat(halves, dim=1).float()
 
 
 class Attention(nn.Module):
@@ -45,24 +47,27 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, gelu: str = "tanh") -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
+        self.gelu = gelu  # "tanh" (approximate) | "none" (exact erf GELU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.gelu))
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block."""
+    """Pre-norm transformer block; ``hidden`` overrides ``dim · mlp_ratio`` for the MLP."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, eps: float = 1e-6, hidden: int = 0, gelu: str = "tanh"
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, hidden or int(dim * mlp_ratio), gelu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

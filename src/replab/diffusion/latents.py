@@ -43,6 +43,8 @@ def latents_fingerprint(rae_run: str | Path) -> str | None:
     if config.exists():
         raw = yaml.safe_load(config.read_text()) or {}
         digest.update(repr((raw.get("encoder"), raw.get("data"))).encode())
+        if raw.get("latent_eps", 1e-6) != 1e-6:  # only when set, so that older runs keep their fingerprint
+            digest.update(repr(raw["latent_eps"]).encode())
     return digest.hexdigest()[:16]
 
 

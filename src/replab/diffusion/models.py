@@ -7,6 +7,11 @@ Patch size 1 on RAE tokens: each latent token ``[C]`` is one transformer token.
 
 DiT-DH adds the *wide, shallow diffusion head* of the RAE paper: the trunk's output tokens become a
 per-token condition for a few very wide blocks that re-embed the noisy input and predict velocity.
+
+Two named styles (``STYLES``): ``replab``, this project's own design (the shipped Fashion-MNIST model),
+and ``official-rae``, which computes what the official RAE release computes (``DiTwDDTHead`` of
+``stage2/models/DDT.py`` for a DiT-DH, ``LightningDiT`` for a plain DiT); every point where the two
+differ is one field of ``BlockStyle``. ``replab.diffusion.official`` converts state dicts both ways.
 """
 
 from __future__ import annotations
@@ -50,21 +55,49 @@ DIT_MODELS: dict[str, DiTSpec] = {
 }
 
 
+TIME_FEATURES = ("sincos", "fourier")
+HEAD_CONDITIONS = ("norm", "silu-t")
+INITS = ("xavier", "official")
+
+
 @dataclass(frozen=True)
 class BlockStyle:
-    """The RAE code's switches (``use_qknorm``, ``use_rope``, ``use_swiglu``, ``use_rmsnorm`` in its configs)."""
+    """The RAE code's switches (``use_qknorm``, ``use_rope``, ``use_swiglu``, ``use_rmsnorm`` in its configs),
+    then the points where replab's own design departs from the official code (defaults: replab's)."""
 
     qk_norm: bool = True
     rope: bool = True
     swiglu: bool = True  # else DiT's GELU(tanh) MLP
     rms_norm: bool = True  # else LayerNorm
+    norm_weight: bool = False  # RMSNorm with a learned scale (official) or without
+    rope_theta: float = 100.0  # RoPE frequency base (official: 10000)
+    time_features: str = "sincos"  # sinusoids of 1000·t (DiT) | "fourier": 256 frozen Gaussian frequencies of t
+    cond_silu: bool = False  # DiT-DH trunk condition SiLU(t + y) (official DiTwDDTHead; LightningDiT adds t + y)
+    head_cond: str = "norm"  # head condition Linear(RMSNorm(s)) | "silu-t": Linear(SiLU(t_emb + s)) (official)
+    head_pos: bool = True  # the head's re-embedded input gets a sin-cos position embedding (official: none)
+    pos_xy: bool = False  # sin-cos halves ordered (column, row) as in the official code, else (row, column)
+    init: str = "xavier"  # Xavier for every Linear | "official": PyTorch defaults in a DiT-DH, Xavier in LightningDiT
+    label_dropout_in_forward: bool = False  # drop labels inside forward in training mode (official)
+
+    def validate(self, where: str = "model") -> None:
+        for name, value, valid in (("time_features", self.time_features, TIME_FEATURES),
+                                   ("head_cond", self.head_cond, HEAD_CONDITIONS), ("init", self.init, INITS)):  # fmt: skip
+            if value not in valid:
+                raise ConfigError(f"{where}.{name}: unknown '{value}'; valid: {', '.join(valid)}")
 
 
 ORIGINAL_DIT = BlockStyle(qk_norm=False, rope=False, swiglu=False, rms_norm=False)
+OFFICIAL_RAE = BlockStyle(
+    qk_norm=False, norm_weight=True, rope_theta=10000.0, time_features="fourier", cond_silu=True,
+    head_cond="silu-t", head_pos=False, pos_xy=True, init="official", label_dropout_in_forward=True,
+)  # fmt: skip
+STYLES: dict[str, BlockStyle] = {"replab": BlockStyle(), "official-rae": OFFICIAL_RAE, "original-dit": ORIGINAL_DIT}
 
 
 def norm_layer(width: int, style: BlockStyle) -> nn.Module:
-    return RMSNorm(width, affine=False) if style.rms_norm else nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+    if style.rms_norm:
+        return RMSNorm(width, affine=style.norm_weight)
+    return nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -86,6 +119,19 @@ class TimestepEmbedder(nn.Module):
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
 
 
+class FourierTimeEmbedder(nn.Module):
+    """t ∈ [0, 1] → sin, cos of 2π·t·W for 256 frozen frequencies W ~ N(0, 1) → MLP (the official RAE's)."""
+
+    def __init__(self, width: int, frequencies: int = 256) -> None:
+        super().__init__()
+        self.register_buffer("W", torch.randn(frequencies))
+        self.mlp = nn.Sequential(nn.Linear(2 * frequencies, width), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = t.float()[:, None] * self.W[None] * 2 * math.pi
+        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=-1))
+
+
 class LabelEmbedder(nn.Module):
     """Class labels → vectors; index ``num_classes`` is the null label (label dropout in training, CFG).
     The training loop applies the dropout, so that it is drawn once for the global batch."""
@@ -99,14 +145,15 @@ class LabelEmbedder(nn.Module):
         return self.table(labels)
 
 
-def rope_2d(grid: int, head_dim: int) -> torch.Tensor:
-    """Rotations ``[grid², head_dim/2]`` as unit complex numbers: half of the pairs encode rows, half columns."""
+def rope_2d(grid: int, head_dim: int, theta: float = 100.0) -> torch.Tensor:
+    """Rotations ``[grid², head_dim/2]`` as unit complex numbers: half of the pairs encode rows, half columns.
+    Numerically the EVA/official form (cos/sin with rotate-half on interleaved pairs) at the same ``theta``."""
     quarter = head_dim // 4
-    freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
-    coords = torch.arange(grid, dtype=torch.float32)
+    freqs = 1.0 / (theta ** (torch.arange(0, 2 * quarter, 2)[:quarter].float() / (2 * quarter)))
+    coords = torch.arange(grid) / grid * grid  # the official code's positions, float rounding included
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     angles = torch.cat([yy.reshape(-1, 1) * freqs, xx.reshape(-1, 1) * freqs], dim=1)
-    return torch.polar(torch.ones_like(angles), angles)
+    return torch.complex(angles.cos(), angles.sin())  # not torch.polar: its cos/sin round differently
 
 
 def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
@@ -119,6 +166,8 @@ def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
 class Attention(nn.Module):
     def __init__(self, width: int, heads: int, qk_norm: bool = True, rope: bool = True) -> None:
         super().__init__()
+        if width % heads:
+            raise ConfigError(f"width {width} is not divisible by {heads} heads")
         self.heads, self.qk_norm, self.rope = heads, qk_norm, rope
         self.qkv = nn.Linear(width, 3 * width)
         self.q_norm = RMSNorm(width // heads) if qk_norm else nn.Identity()
@@ -197,25 +246,29 @@ class DiT(nn.Module):
         num_classes: int = 0,
         label_init_std: float = 0.02,
         style: BlockStyle = BlockStyle(),
+        label_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        style.validate()
         self.spec, self.channels, self.grid, self.num_classes = spec, channels, grid, num_classes
-        self.label_init_std = label_init_std
+        self.label_init_std, self.style, self.label_dropout = label_init_std, style, label_dropout
         width = spec.width
         self.x_embed = nn.Linear(channels, width)
-        self.register_buffer("pos", sincos_2d(width, grid)[None], persistent=False)
-        self.t_embed = TimestepEmbedder(width)
+        self.register_buffer("pos", sincos_2d(width, grid, style.pos_xy)[None], persistent=False)
+        self.t_embed = FourierTimeEmbedder(width) if style.time_features == "fourier" else TimestepEmbedder(width)
         self.y_embed = LabelEmbedder(num_classes, width) if num_classes else None
         self.blocks = nn.ModuleList(DiTBlock(width, spec.heads, style) for _ in range(spec.depth))
-        self._rope = {"trunk": rope_2d(grid, width // spec.heads)}
+        self._rope = {"trunk": rope_2d(grid, width // spec.heads, style.rope_theta)}
         if spec.head_width:
             hw = spec.head_width
-            self.trunk_norm = norm_layer(width, style)
-            self.cond_proj = nn.Linear(width, hw)
+            if style.head_cond == "norm":
+                self.trunk_norm = norm_layer(width, style)
+            self.cond_proj = nn.Linear(width, hw) if hw != width or style.head_cond == "norm" else nn.Identity()
             self.head_x_embed = nn.Linear(channels, hw)
-            self.register_buffer("head_pos", sincos_2d(hw, grid)[None], persistent=False)
+            if style.head_pos:
+                self.register_buffer("head_pos", sincos_2d(hw, grid, style.pos_xy)[None], persistent=False)
             self.head_blocks = nn.ModuleList(DiTBlock(hw, spec.head_heads, style) for _ in range(spec.head_depth))
-            self._rope["head"] = rope_2d(grid, hw // spec.head_heads)
+            self._rope["head"] = rope_2d(grid, hw // spec.head_heads, style.rope_theta)
             self.final = FinalLayer(hw, channels, style)
         else:
             self.final = FinalLayer(width, channels, style)
@@ -226,12 +279,16 @@ class DiT(nn.Module):
         return self.spec.head_width > 0
 
     def initialize(self) -> None:
-        def basic(module: nn.Module) -> None:
+        def xavier(module: nn.Module) -> None:
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
-        self.apply(basic)
+        if self.style.init == "xavier" or not self.is_dh:  # LightningDiT initialises like replab
+            self.apply(xavier)
+        else:  # DiTwDDTHead keeps PyTorch's Linear defaults, Xavier only for its two patch embeddings
+            xavier(self.x_embed)
+            xavier(self.head_x_embed)
         nn.init.normal_(self.t_embed.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embed.mlp[2].weight, std=0.02)
         if self.y_embed is not None:
@@ -253,26 +310,40 @@ class DiT(nn.Module):
     def null_label(self) -> int | None:
         return self.num_classes if self.num_classes else None
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def _labels(self, y: torch.Tensor | None, drop: torch.Tensor | None) -> torch.Tensor:
+        if y is None:
+            raise ConfigError("this model is class-conditional: pass labels (or the null label for CFG)")
+        if drop is None and self.training and self.style.label_dropout_in_forward and self.label_dropout > 0:
+            drop = torch.rand(len(y), device=y.device) < self.label_dropout
+        return y if drop is None else torch.where(drop, torch.full_like(y, self.num_classes), y)
+
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, drop_labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``drop_labels`` (bool ``[B]``) replaces those labels by the null label: the trainer draws it for the
+        global batch, so data-parallel training equals one process (the official ``force_drop_ids``)."""
         b, c, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # patch size 1
-        cond = self.t_embed(t)
-        if self.y_embed is not None:
-            if y is None:
-                raise ConfigError("this model is class-conditional: pass labels (or the null label for CFG)")
-            cond = cond + self.y_embed(y)
+        t_emb = self.t_embed(t)
+        cond = t_emb if self.y_embed is None else t_emb + self.y_embed(self._labels(y, drop_labels))
+        if self.is_dh and self.style.cond_silu:
+            cond = F.silu(cond)
         cond = cond[:, None]
         hidden = self.x_embed(tokens) + self.pos
         rope = self._rope_for("trunk", x.device)
         for block in self.blocks:
             hidden = block(hidden, cond, rope)
         if self.is_dh:
-            token_cond = self.cond_proj(self.trunk_norm(hidden))
-            hidden = self.head_x_embed(tokens) + self.head_pos
+            if self.style.head_cond == "silu-t":
+                cond = self.cond_proj(F.silu(t_emb[:, None] + hidden))
+            else:
+                cond = self.cond_proj(self.trunk_norm(hidden))
+            hidden = self.head_x_embed(tokens)
+            if self.style.head_pos:
+                hidden = hidden + self.head_pos
             rope = self._rope_for("head", x.device)
             for block in self.head_blocks:
-                hidden = block(hidden, token_cond, rope)
-            cond = token_cond
+                hidden = block(hidden, cond, rope)
         out = self.final(hidden, cond)
         return out.transpose(1, 2).reshape(b, c, h, w)
 
@@ -283,8 +354,15 @@ def build_dit(
     grid: int,
     num_classes: int = 0,
     label_init_std: float = 0.02,
-    style: BlockStyle = BlockStyle(),
+    style: BlockStyle | str = BlockStyle(),
+    label_dropout: float = 0.0,
 ) -> DiT:
+    """A DiT of the registry; ``style`` a ``BlockStyle`` or a name of ``STYLES``; ``label_dropout`` is applied
+    inside forward only by styles that do so (``official-rae``), else by the training loop."""
+    if isinstance(style, str):
+        if style not in STYLES:
+            raise ConfigError(f"model.style: unknown '{style}'; valid: {', '.join(STYLES)}")
+        style = STYLES[style]
     if name not in DIT_MODELS:
         raise ConfigError(f"model.name: unknown model '{name}'; valid: {', '.join(DIT_MODELS)}")
     spec = DIT_MODELS[name]
@@ -296,4 +374,4 @@ def build_dit(
             "shows such a model cannot fit even a single latent; choose a wider model",
             stacklevel=2,
         )
-    return DiT(spec, channels, grid, num_classes, label_init_std, style)
+    return DiT(spec, channels, grid, num_classes, label_init_std, style, label_dropout)

@@ -89,7 +89,8 @@ def generate(
             f"the guidance model works on {weak_model.channels}×{weak_model.grid}×{weak_model.grid} latents, "
             f"this model on {model.channels}×{model.grid}×{model.grid}: AutoGuidance needs the same latent shape"
         )
-    grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps)
+    grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps, schedule=guidance.schedule)
+    steps = len(grid) - 1
     generator = torch.Generator().manual_seed(seed)
     images = []
     with progress_bar(n, "sample", unit="img", bar_format=FRACTIONAL) as bar:  # advances every ODE step
@@ -98,7 +99,7 @@ def generate(
             y = labels[start : start + count] if model.num_classes else None
             velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
             noise = torch.randn((count, *rae.latent_shape), generator=generator)
-            latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / guidance.steps))
+            latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / steps))
             images.append(rae.decode(latents))
     return torch.cat(images)
 

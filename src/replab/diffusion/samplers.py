@@ -21,7 +21,8 @@ StepCallback = Callable[[], None]
 @dataclass
 class GuidanceConfig:
     sampler: str = "euler"  # a key of SAMPLERS
-    steps: int = 50  # points of the (shifted) time grid
+    steps: int = 50  # ODE steps (replab grid) or grid points (official-rae grid: steps − 1 ODE steps)
+    schedule: str = "replab"  # time grid: "replab" (to t = 0) | "official-rae" (the official sampler's)
     cfg_scale: float = 1.0  # classifier-free guidance; 1 = none
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # guide only for t in [a, b]
     autoguidance: str = ""  # a weaker diffusion run on the same latents; "" = none
@@ -33,6 +34,8 @@ class GuidanceConfig:
             raise ConfigError(f"{where}.sampler: unknown '{self.sampler}'; valid: {', '.join(SAMPLERS)}")
         if self.steps < 1:
             raise ConfigError(f"{where}.steps: must be at least 1, got {self.steps}")
+        if self.schedule not in ("replab", "official-rae"):
+            raise ConfigError(f"{where}.schedule: unknown '{self.schedule}'; valid: replab, official-rae")
         low, high = self.cfg_interval
         if not 0 <= low < high <= 1:
             raise ConfigError(f"{where}.cfg_interval: expected 0 <= a < b <= 1, got {self.cfg_interval}")
@@ -46,7 +49,8 @@ def guided_velocity(
     """Compose the velocity the sampler integrates.
 
     - CFG: v = v_uncond + s·(v_cond − v_uncond) for t inside the interval, v_cond outside.
-    - AutoGuidance: v = v_weak + s·(v − v_weak), with a smaller or less-trained model of the same latents.
+    - AutoGuidance: v = v_weak + s·(v − v_weak), with a smaller or less-trained model of the same latents,
+      inside the same interval (as the official ``forward_with_autoguidance``).
     """
     use_cfg = guidance.cfg_scale != 1.0
     if use_cfg and (y is None or null_label is None):
@@ -61,10 +65,11 @@ def guided_velocity(
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((len(x),), float(t), device=x.device)
         v = model(x, tt, y)
-        if use_cfg and low <= t <= high:
+        inside = low <= t <= high
+        if use_cfg and inside:
             v_uncond = model(x, tt, torch.full_like(y, null_label))
             v = v_uncond + guidance.cfg_scale * (v - v_uncond)
-        if weak_model is not None:
+        if weak_model is not None and inside:
             v_weak = weak_model(x, tt, y)
             v = v_weak + guidance.ag_scale * (v - v_weak)
         return v

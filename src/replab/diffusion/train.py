@@ -8,6 +8,7 @@ slice, so data-parallel training equals one process with the whole batch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, autocast, start_training
 from replab.diffusion.latents import load_or_encode
-from replab.diffusion.models import BlockStyle, DiT, build_dit
+from replab.diffusion.models import STYLES, BlockStyle, DiT, build_dit
 from replab.diffusion.samplers import GuidanceConfig
 from replab.diffusion.transport import Transport, TransportConfig
 from replab.errors import ConfigError
@@ -30,18 +31,21 @@ from replab.errors import ConfigError
 @dataclass
 class DiffusionModelConfig:
     name: str = "DiT-DH-S"
+    # a name of STYLES: "replab" (this project's design, the shipped model) or "official-rae" (computes
+    # what the official RAE release computes; replab.diffusion.official converts its checkpoints)
+    style: str = "replab"
     class_conditional: bool = True
     label_dropout: float = 0.1
     # DiT's 0.02 suits ImageNet-length runs; in a few thousand steps the table barely moves from it and the
     # class signal stays ~25x weaker than the timestep embedding it is added to (measured), so short presets
     # start it at the timestep embedding's scale.
     label_init_std: float = 0.02
-    # RMSNorm on queries and keys. The RAE/LightningDiT ImageNet configs leave it off (their presets say
-    # so); on here by default so that runs saved before this switch existed load unchanged.
-    qk_norm: bool = True
-    rope: bool = True  # 2D rotary position embedding on queries and keys
-    swiglu: bool = True  # SwiGLU feed-forward; false: DiT's GELU MLP
-    rms_norm: bool = True  # false: LayerNorm (all four false: the original DiT block)
+    # The RAE code's four switches; unset = the style's (replab: all on; official-rae: QK-norm off, as in
+    # the official configs). Runs saved before styles existed record all four, and load unchanged.
+    qk_norm: bool | None = None  # RMSNorm on queries and keys
+    rope: bool | None = None  # 2D rotary position embedding on queries and keys
+    swiglu: bool | None = None  # SwiGLU feed-forward; false: DiT's GELU MLP
+    rms_norm: bool | None = None  # false: LayerNorm (all four false: the original DiT block)
 
 
 @dataclass
@@ -61,12 +65,18 @@ class DiffusionConfig:
     sample: GuidanceConfig = field(default_factory=GuidanceConfig)  # how the run is meant to be sampled
 
 
+def model_style(m: DiffusionModelConfig) -> BlockStyle:
+    if m.style not in STYLES:
+        raise ConfigError(f"model.style: unknown '{m.style}'; valid: {', '.join(STYLES)}")
+    switches = {k: getattr(m, k) for k in ("qk_norm", "rope", "swiglu", "rms_norm") if getattr(m, k) is not None}
+    return dataclasses.replace(STYLES[m.style], **switches)
+
+
 def build_model(config: DiffusionConfig, latent_shape: tuple[int, int, int], num_classes: int) -> DiT:
     channels, grid, _ = latent_shape
     classes = num_classes if config.model.class_conditional else 0
     m = config.model
-    style = BlockStyle(qk_norm=m.qk_norm, rope=m.rope, swiglu=m.swiglu, rms_norm=m.rms_norm)
-    return build_dit(m.name, channels, grid, classes, m.label_init_std, style)
+    return build_dit(m.name, channels, grid, classes, m.label_init_std, model_style(m), m.label_dropout)
 
 
 @torch.no_grad()
@@ -113,13 +123,13 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
             for k in range(tc.grad_accum):
                 index = order.indices(step * tc.grad_accum + k)[rank * share : (rank + 1) * share]
                 mine = slice(k * micro + rank * share, k * micro + (rank + 1) * share)
-                x, y = latents[index].to(device), None
+                x, y, drop = latents[index].to(device), None, None
                 if model.y_embed is not None:
-                    y = labels[index].to(device)
-                    y = torch.where(drop_all[mine].to(device), torch.full_like(y, num_classes), y)
+                    y, drop = labels[index].to(device), drop_all[mine].to(device)
                 sync = k == tc.grad_accum - 1 or world == 1
                 with nullcontext() if sync else trained.no_sync(), autocast(device, tc.bf16):
-                    loss = transport.loss(trained, x, y, t_all[mine].to(device), noise_all[mine].to(device))
+                    loss = transport.loss(trained, x, y, t_all[mine].to(device), noise_all[mine].to(device),
+                                          drop_labels=drop)  # fmt: skip
                     (loss / tc.grad_accum).backward()
                 total += loss.item() / tc.grad_accum
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))

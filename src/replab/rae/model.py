@@ -24,6 +24,8 @@ NOISE_DISTRIBUTIONS = ("uniform", "half-normal", "none")
 @dataclass
 class DecoderConfig:
     size: str = "tiny"  # tiny | S | B | L | XL
+    style: str = "replab"  # replab | official-rae (the official GeneralDecoder; see rae/decoder.py)
+    mlp_width: int = 0  # 0 = 4 × width (the official ViT-XL decoder uses 4096)
 
 
 @dataclass
@@ -56,15 +58,23 @@ class RAEConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stats_images: int = 10000  # training images used for the latent mean/variance
+    latent_eps: float = 1e-6  # latents are (z − mean) / sqrt(var + eps); the official release uses 1e-5
 
 
 class RAE(nn.Module):
-    def __init__(self, encoder: RepresentationEncoder, decoder: ViTDecoder, mean: torch.Tensor, var: torch.Tensor):
+    def __init__(
+        self,
+        encoder: RepresentationEncoder,
+        decoder: ViTDecoder,
+        mean: torch.Tensor,
+        var: torch.Tensor,
+        eps: float = 1e-6,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.register_buffer("mean", mean)
-        self.register_buffer("std", (var + 1e-6).sqrt())
+        self.register_buffer("std", (var + eps).sqrt())
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -95,7 +105,10 @@ def build_decoder(config: RAEConfig, encoder: RepresentationEncoder) -> ViTDecod
         raise ConfigError(
             f"data.image_size={size} is not a multiple of the encoder's {encoder.grid}×{encoder.grid} token grid"
         )
-    return ViTDecoder(encoder.channels, encoder.grid, size // encoder.grid, config.data.channels, config.decoder.size)
+    d = config.decoder
+    mean, std = tuple(encoder.mean.flatten().tolist()), tuple(encoder.std.flatten().tolist())
+    return ViTDecoder(encoder.channels, encoder.grid, size // encoder.grid, config.data.channels, d.size, d.style,
+                      d.mlp_width, mean, std)  # fmt: skip
 
 
 @torch.no_grad()
@@ -150,5 +163,5 @@ def load_rae(run_folder: str | Path, device: torch.device | str = "cpu") -> tupl
     latest = run_checkpoints[-1]
     load_modules({"decoder": decoder}, load_file(str(latest / "model.safetensors")), str(latest))
     mean, var = load_stats(folder)
-    rae = RAE(encoder, decoder, mean, var).to(device).eval()
+    rae = RAE(encoder, decoder, mean, var, config.latent_eps).to(device).eval()
     return rae, config

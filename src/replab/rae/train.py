@@ -35,7 +35,7 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
         decoder = build_decoder(config, encoder).to(device)
         if not (run.folder / STATS_FILE).exists():
             save_stats(run.folder, *latent_stats(encoder, data, config.stats_images))
-        rae = RAE(encoder, decoder, *load_stats(run.folder)).to(device)
+        rae = RAE(encoder, decoder, *load_stats(run.folder), config.latent_eps).to(device)
         perceptual = PerceptualLoss(encoder)
         disc = PatchDiscriminator(config.data.channels, lc.disc_width).to(device)
         opt = adamw(decoder.parameters(), tc)
