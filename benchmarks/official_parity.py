@@ -78,10 +78,19 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def replab_dit(cfg: dict, dh: bool = True):
     grid, channels = cfg["input_size"], cfg["in_channels"]
-    name = {(384, 12, 6, 2048, 2, 16): "DiT-DH-S", (64, 2, 2, 128, 2, 2): "DiT-DH-tiny"}.get(
-        (*[cfg["hidden_size"][0], cfg["depth"][0], cfg["num_heads"][0]], *[cfg["hidden_size"][1], cfg["depth"][1], cfg["num_heads"][1]])
-    ) if dh else {1152: "DiT-XL", 384: "DiT-S", 64: "DiT-tiny"}[cfg["hidden_size"]]  # fmt: skip
-    return build_dit(name, channels, grid, cfg["num_classes"], style="official-rae", label_dropout=cfg["class_dropout_prob"])
+    name = (
+        {(384, 12, 6, 2048, 2, 16): "DiT-DH-S", (64, 2, 2, 128, 2, 2): "DiT-DH-tiny"}.get(
+            (
+                *[cfg["hidden_size"][0], cfg["depth"][0], cfg["num_heads"][0]],
+                *[cfg["hidden_size"][1], cfg["depth"][1], cfg["num_heads"][1]],
+            )
+        )
+        if dh
+        else {1152: "DiT-XL", 384: "DiT-S", 64: "DiT-tiny"}[cfg["hidden_size"]]
+    )
+    return build_dit(
+        name, channels, grid, cfg["num_classes"], style="official-rae", label_dropout=cfg["class_dropout_prob"]
+    )
 
 
 @torch.no_grad()
@@ -109,8 +118,12 @@ def dit_parity(official_cls, cfg: dict, dh: bool, batch: int = 4, regime: str = 
         null = torch.full_like(y, cfg["num_classes"])
         for tt in (0.2, 0.8):
             tv = torch.full((batch,), tt)
-            official = theirs.forward_with_cfg(torch.cat([x, x]), torch.cat([tv, tv]), torch.cat([y, null]), 4.0, (0.5, 1.0))
-            v = guided_velocity(ours, y, GuidanceConfig(cfg_scale=4.0, cfg_interval=(0.5, 1.0)), null_label=cfg["num_classes"])(x, tt)
+            official = theirs.forward_with_cfg(
+                torch.cat([x, x]), torch.cat([tv, tv]), torch.cat([y, null]), 4.0, (0.5, 1.0)
+            )
+            v = guided_velocity(
+                ours, y, GuidanceConfig(cfg_scale=4.0, cfg_interval=(0.5, 1.0)), null_label=cfg["num_classes"]
+            )(x, tt)
             out[f"max_abs_cfg_t{tt}"] = max_abs(v, official[:batch])
     return out
 
@@ -132,9 +145,13 @@ def decoder_parity(decoder_cls, config_cls, root: Path, size: str, batch: int = 
     ref = theirs.unpatchify(theirs(tokens).logits)
     pixels_ref = ref * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)  # RAE.decode
     pixels = ours(z) * 0.5 + 0.5
-    return {"max_abs_logits": max_abs(ours.logits(z), theirs(tokens).logits), "max_abs_pixels": max_abs(pixels, pixels_ref),
-            "max_abs_roundtrip": max_abs(back.unpatchify(back(tokens).logits), ref), "strict": not missing.missing_keys,
-            "output_scale": ref.abs().max().item()}  # fmt: skip
+    return {
+        "max_abs_logits": max_abs(ours.logits(z), theirs(tokens).logits),
+        "max_abs_pixels": max_abs(pixels, pixels_ref),
+        "max_abs_roundtrip": max_abs(back.unpatchify(back(tokens).logits), ref),
+        "strict": not missing.missing_keys,
+        "output_scale": ref.abs().max().item(),
+    }
 
 
 @torch.no_grad()
@@ -169,7 +186,9 @@ def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int
     ours = replab_dit(cfg).train()
     shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
     shift = math.sqrt(math.prod(shape) / 4096)
-    official_transport = create_transport("Linear", "velocity", time_dist_type="logit-normal_0_1", time_dist_shift=shift)
+    official_transport = create_transport(
+        "Linear", "velocity", time_dist_type="logit-normal_0_1", time_dist_shift=shift
+    )
     transport = Transport(TransportConfig(), shape)
     # the official optimizer (utils/optim_utils.py): AdamW(fused=True), betas (0.9, 0.95), weight decay 0
     opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=2e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=True)
@@ -201,9 +220,17 @@ def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int
             if i >= 2:
                 times[name].append(time.perf_counter() - start)
     ratios = [r / o for r, o in zip(times["replab"], times["official"])]
-    return {"official_s": statistics.median(times["official"]), "replab_s": statistics.median(times["replab"]),
-            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "batch": batch, "steps": steps, "threads": torch.get_num_threads(), "optimizer": "AdamW fused, both"}  # fmt: skip
+    return {
+        "official_s": statistics.median(times["official"]),
+        "replab_s": statistics.median(times["replab"]),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "batch": batch,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        "optimizer": "AdamW fused, both",
+    }
 
 
 def main() -> None:
@@ -220,19 +247,24 @@ def main() -> None:
     checks = {
         "DiT-DH-S (DiTwDDTHead)": lambda: dit_parity(DDT, DH_S, dh=True),
         "DiT-DH-S (DiTwDDTHead), fan-in weights": lambda: dit_parity(DDT, DH_S, dh=True, regime="fan-in"),
-        "DiT-S (LightningDiT)": lambda: dit_parity(Lightning, {**plain, "hidden_size": 384, "depth": 12, "num_heads": 6},
-                                                   dh=False),  # fmt: skip
+        "DiT-S (LightningDiT)": lambda: dit_parity(
+            Lightning, {**plain, "hidden_size": 384, "depth": 12, "num_heads": 6}, dh=False
+        ),  # fmt: skip
         "decoder ViT-B": lambda: decoder_parity(Decoder, MAEConfig, Path(args.official), "B"),
         "decoder ViT-XL": lambda: decoder_parity(Decoder, MAEConfig, Path(args.official), "XL", batch=1),
-        "sampler (Euler, 50 grid points, CFG 3 on [0.1, 1])": lambda: sampler_parity(DDT, create_transport, Sampler, TINY),
+        "sampler (Euler, 50 grid points, CFG 3 on [0.1, 1])": lambda: sampler_parity(
+            DDT, create_transport, Sampler, TINY
+        ),
     }
     if args.time:
         checks["training step DiT-DH-S"] = lambda: step_times(DDT, create_transport, DH_S, batch=8, steps=args.steps)
     results = {}
     for name, check in checks.items():
         results[name] = figures = check()
-        print(f"{name}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),
-              flush=True)  # fmt: skip
+        print(
+            f"{name}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),
+            flush=True,
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

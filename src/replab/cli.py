@@ -31,8 +31,12 @@ def _add_guidance(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-interval", default=None, help="guide only for t in [a,b], e.g. 0.1,1")
     parser.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run, same latents")
     parser.add_argument("--ag-scale", type=float, default=None, help="AutoGuidance scale (default: the run's)")
-    parser.add_argument("--schedule", choices=["replab", "official-rae"], default=None,
-                        help="time grid: replab's (steps to t=0) or the official sampler's (default: the run's)")  # fmt: skip
+    parser.add_argument(
+        "--schedule",
+        choices=["replab", "official-rae"],
+        default=None,
+        help="time grid: replab's (steps to t=0) or the official sampler's (default: the run's)",
+    )
 
 
 def _guidance(args: argparse.Namespace, base=None):

@@ -80,8 +80,9 @@ class BlockStyle:
     label_dropout_in_forward: bool = False  # drop labels inside forward in training mode (official)
 
     def validate(self, where: str = "model") -> None:
-        for name, value, valid in (("time_features", self.time_features, TIME_FEATURES),
-                                   ("head_cond", self.head_cond, HEAD_CONDITIONS), ("init", self.init, INITS)):  # fmt: skip
+        fields = [("time_features", TIME_FEATURES), ("head_cond", HEAD_CONDITIONS), ("init", INITS)]
+        for name, valid in fields:
+            value = getattr(self, name)
             if value not in valid:
                 raise ConfigError(f"{where}.{name}: unknown '{value}'; valid: {', '.join(valid)}")
 

@@ -77,6 +77,7 @@ def _is_patch_embed(official_key: str) -> bool:
 
 def _derived(model: DiT) -> dict[str, torch.Tensor]:
     """The fixed tensors the official modules keep in their state dicts: sin-cos positions and RoPE tables."""
+
     def rope_tables(part: str) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = torch.view_as_real(model._rope[part].cpu())  # [N, Dh/2, 2]: cos, sin of each pair's angle
         return pairs[..., 0].repeat_interleave(2, -1), pairs[..., 1].repeat_interleave(2, -1)
@@ -164,7 +165,10 @@ def model_config_from_official(section: dict[str, Any], where: str = "stage_2") 
     if _pair(p["patch_size"], f"{where}.params.patch_size") != [1, 1]:
         raise ConfigError(f"{where}.params.patch_size: replab models RAE tokens at patch size 1, got {p['patch_size']}")
     if kind == DH_TARGET:
-        (w, hw), (d, hd) = _pair(p["hidden_size"], f"{where}.params.hidden_size"), _pair(p["depth"], f"{where}.params.depth")
+        (w, hw), (d, hd) = (
+            _pair(p["hidden_size"], f"{where}.params.hidden_size"),
+            _pair(p["depth"], f"{where}.params.depth"),
+        )
         h, hh = _pair(p["num_heads"], f"{where}.params.num_heads")
         spec = DiTSpec(w, d, h, hw, hd, hh)
     else:
@@ -189,7 +193,9 @@ def transport_from_official(config: dict[str, Any], latent_shape: tuple) -> dict
     numel = math.prod(latent_shape)
     dim = int(misc.get("time_dist_shift_dim", numel))
     if dim != numel:
-        raise ConfigError(f"misc.time_dist_shift_dim: {dim} is not the latent size {numel}; replab shifts by the latent size")
+        raise ConfigError(
+            f"misc.time_dist_shift_dim: {dim} is not the latent size {numel}; replab shifts by the latent size"
+        )
     for field, wanted in (("path_type", "Linear"), ("prediction", "velocity")):
         if params.get(field, wanted) != wanted:
             raise ConfigError(f"transport.params.{field}: only {wanted!r} is supported, got {params[field]!r}")
@@ -261,4 +267,3 @@ def import_official(
         run.save(0, {"model": model, "ema": copy.deepcopy(model)}, state={"imported_from": str(checkpoint)})
     print(f"imported {checkpoint} ({which}) as {model_dict['name']}, official-rae style → {out}")
     return Path(out)
-

@@ -16,7 +16,6 @@ import torch
 
 from replab.errors import ConfigError
 
-
 TIME_DISTRIBUTIONS = ("logit-normal", "uniform")
 GRIDS = ("replab", "official-rae")
 
@@ -49,7 +48,9 @@ class Transport:
         if self.config.time_dist == "uniform":
             return time_shift(torch.rand(n, generator=generator), self.alpha)
         if self.config.time_dist != "logit-normal":
-            raise ConfigError(f"transport.time_dist: unknown '{self.config.time_dist}'; valid: {', '.join(TIME_DISTRIBUTIONS)}")
+            raise ConfigError(
+                f"transport.time_dist: unknown '{self.config.time_dist}'; valid: {', '.join(TIME_DISTRIBUTIONS)}"
+            )
         u = torch.randn(n, generator=generator) * self.config.logit_std + self.config.logit_mean
         return time_shift(torch.sigmoid(u), self.alpha)
 

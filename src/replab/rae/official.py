@@ -33,7 +33,12 @@ _LAYER_PARTS = {
     "intermediate.dense.": "mlp.fc1.",
     "output.dense.": "mlp.fc2.",
 }
-_TOP = {"decoder_embed.": "embed.", "decoder_norm.": "norm.", "decoder_pred.": "head.", "trainable_cls_token": "cls_token"}
+_TOP = {
+    "decoder_embed.": "embed.",
+    "decoder_norm.": "norm.",
+    "decoder_pred.": "head.",
+    "trainable_cls_token": "cls_token",
+}
 _QKV = ("query", "key", "value")
 
 
@@ -88,7 +93,9 @@ def load_official_decoder(decoder: ViTDecoder, state: dict[str, torch.Tensor], s
     for (index, kind), parts in qkv.items():
         missing = [p for p in _QKV if p not in parts]
         if missing:
-            raise CheckpointError(f"{source}: key decoder_layers.{index}.attention.attention.{missing[0]}.{kind} is missing")
+            raise CheckpointError(
+                f"{source}: key decoder_layers.{index}.attention.attention.{missing[0]}.{kind} is missing"
+            )
         key = f"blocks.{index}.attn.qkv.{kind}"
         if key in ours:
             each = (ours[key].shape[0] // 3, *ours[key].shape[1:])
@@ -122,7 +129,7 @@ def _replab_key(name: str) -> str | tuple[str, str, str] | None:
             return index, qkv.group(2), qkv.group(1)
         for theirs, ours in _LAYER_PARTS.items():
             if rest.startswith(theirs):
-                return f"blocks.{index}.{ours}{rest[len(theirs):]}"
+                return f"blocks.{index}.{ours}{rest[len(theirs) :]}"
         return None
     for theirs, ours in _TOP.items():
         if name.startswith(theirs):
@@ -137,7 +144,7 @@ def _official_name(key: str) -> str:
         if rest.startswith("attn.qkv."):
             return f"decoder_layers.{index}.attention.attention.query.{rest.rsplit('.', 1)[1]}"
         theirs = next((t for t, o in _LAYER_PARTS.items() if rest.startswith(o)), "")
-        return f"decoder_layers.{index}.{theirs}{rest[len(_LAYER_PARTS.get(theirs, '')):]}"
+        return f"decoder_layers.{index}.{theirs}{rest[len(_LAYER_PARTS.get(theirs, '')) :]}"
     theirs = next((t for t, o in _TOP.items() if key.startswith(o)), "")
     return theirs + key[len(_TOP.get(theirs, "")) :]
 
@@ -180,12 +187,18 @@ def decoder_config_from_official(config: dict[str, Any], where: str) -> dict[str
         raise ConfigError(f"{where}: missing field {exc.args[0]} (an official decoder config.json?)") from exc
     size = next((name for name, d in DECODER_SIZES.items() if d == dims), None)
     if size is None:
-        raise ConfigError(f"{where}: decoder width/layers/heads {dims} match no replab decoder size ({', '.join(DECODER_SIZES)})")
+        raise ConfigError(
+            f"{where}: decoder width/layers/heads {dims} match no replab decoder size ({', '.join(DECODER_SIZES)})"
+        )
     if str(config.get("hidden_act", "gelu")) != "gelu":
         raise ConfigError(f"{where}: hidden_act '{config['hidden_act']}' is not supported (only 'gelu')")
     if float(config.get("layer_norm_eps", 1e-12)) != 1e-12:
         raise ConfigError(f"{where}: layer_norm_eps {config['layer_norm_eps']} is not the official 1e-12")
-    return {"size": size, "style": "official-rae", "mlp_width": int(config.get("decoder_intermediate_size", 4 * dims[0]))}
+    return {
+        "size": size,
+        "style": "official-rae",
+        "mlp_width": int(config.get("decoder_intermediate_size", 4 * dims[0])),
+    }
 
 
 def import_official(
@@ -227,7 +240,9 @@ def import_official(
     state, which = read_torch_state_dict(decoder_ckpt)
     load_official_decoder(decoder, state, str(decoder_ckpt))
     with Run(out, to_dict(config), kind="rae", mutable=("*",)) as run:
-        save_stats(run.folder, mean if mean is not None else torch.zeros(shape), var if var is not None else torch.ones(shape))
+        save_stats(
+            run.folder, mean if mean is not None else torch.zeros(shape), var if var is not None else torch.ones(shape)
+        )
         run.log(0, event="import-official", decoder=str(decoder_ckpt), weights=which, stats=str(stats))
         run.save(0, {"decoder": decoder}, state={"imported_from": str(decoder_ckpt)})
     print(f"imported {decoder_ckpt} ({which}) as a {d.size} decoder, official-rae style → {out}")
