@@ -178,6 +178,42 @@ def sampler_parity(official_cls, create_transport, sampler_cls, cfg: dict, steps
             "grid_first_last": [grid[0].item(), grid[-1].item()], "ode_steps": len(grid) - 1}  # fmt: skip
 
 
+def training_parity(official_cls, cfg: dict, batch: int = 8, steps: int = 7) -> dict:
+    """The same official init (converted), batch, times and noise, 7 fused-AdamW steps each: the losses."""
+    from replab.core.train import TrainConfig, adamw
+
+    torch.manual_seed(0)
+    theirs = official_cls(**cfg).eval()  # eval: no label dropout, so both see the same labels
+    ours = replab_dit(cfg)
+    load_official(ours, theirs.state_dict(), "official")
+    ours.eval()
+    shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
+    g = torch.Generator().manual_seed(8)
+    x, noise = torch.randn(batch, *shape, generator=g), torch.randn(batch, *shape, generator=g)
+    t, y = torch.rand(batch, generator=g), torch.randint(0, cfg["num_classes"], (batch,), generator=g)
+    x_t, target = t.view(-1, 1, 1, 1) * noise + (1 - t.view(-1, 1, 1, 1)) * x, noise - x  # the official path
+    hyper = dict(lr=2e-4, betas=(0.9, 0.95), weight_decay=0.0)
+    opts = [torch.optim.AdamW(theirs.parameters(), **hyper, fused=True), adamw(ours.parameters(), TrainConfig(**hyper))]
+    losses: dict[str, list[float]] = {"official": [], "replab": []}
+    for _ in range(steps):
+        for name, model, opt in (("official", theirs, opts[0]), ("replab", ours, opts[1])):
+            loss = (model(x_t, t, y) - target).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses[name].append(loss.item())
+    weights = max(
+        max_abs(a, b) for a, b in zip(to_official(ours).values(), [theirs.state_dict()[k] for k in to_official(ours)])
+    )
+    return {
+        "official_losses": [round(v, 4) for v in losses["official"]],
+        "replab_losses": [round(v, 4) for v in losses["replab"]],
+        "max_abs_loss": max(abs(a - b) for a, b in zip(losses["official"], losses["replab"])),
+        "max_abs_weights_after": weights,
+    }
+
+
 def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int) -> dict:
     from replab.core.train import TrainConfig, adamw
 
@@ -256,6 +292,7 @@ def main() -> None:
             DDT, create_transport, Sampler, TINY
         ),
     }
+    checks["7 training steps DiT-DH-S (official init)"] = lambda: training_parity(DDT, DH_S)
     if args.time:
         checks["training step DiT-DH-S"] = lambda: step_times(DDT, create_transport, DH_S, batch=8, steps=args.steps)
     results = {}

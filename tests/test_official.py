@@ -283,3 +283,21 @@ def test_import_official_refuses_what_replab_cannot_carry(tmp_path):
         from replab.diffusion.official import import_official
 
         import_official(tmp_path / "stage2_model.pt", tmp_path / "bad.yaml", tmp_path / "rae", tmp_path / "dit")
+
+
+def test_official_style_trains_and_a_run_saved_before_styles_resumes(tmp_path):
+    from tests.diffusion_helpers import tiny_config, write_fake_latents
+
+    from replab.diffusion.train import train_diffusion
+
+    rae = write_fake_latents(tmp_path / "rae")
+    run = train_diffusion(tiny_config(rae, "model.style=official-rae"), tmp_path / "official")
+    saved = yaml.safe_load((run / "config.yaml").read_text())["model"]
+    assert saved["style"] == "official-rae" and saved["qk_norm"] is False  # the switches are recorded explicitly
+    old = train_diffusion(tiny_config(rae), tmp_path / "old")
+    record = yaml.safe_load((old / "config.yaml").read_text())
+    for key in ("style", "qk_norm", "rope", "swiglu", "rms_norm"):  # as a run written before these settings existed
+        record["model"].pop(key)
+    (old / "config.yaml").write_text(yaml.safe_dump(record))
+    train_diffusion(tiny_config(rae, "train.steps=4"), old)  # resumes: no config mismatch
+    assert (old / "checkpoints" / "step_00000004").exists()

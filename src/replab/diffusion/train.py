@@ -65,11 +65,20 @@ class DiffusionConfig:
     sample: GuidanceConfig = field(default_factory=GuidanceConfig)  # how the run is meant to be sampled
 
 
+SWITCHES = ("qk_norm", "rope", "swiglu", "rms_norm")
+
+
 def model_style(m: DiffusionModelConfig) -> BlockStyle:
     if m.style not in STYLES:
         raise ConfigError(f"model.style: unknown '{m.style}'; valid: {', '.join(STYLES)}")
-    switches = {k: getattr(m, k) for k in ("qk_norm", "rope", "swiglu", "rms_norm") if getattr(m, k) is not None}
-    return dataclasses.replace(STYLES[m.style], **switches)
+    return dataclasses.replace(STYLES[m.style], **{k: getattr(m, k) for k in SWITCHES if getattr(m, k) is not None})
+
+
+def resolve_switches(m: DiffusionModelConfig) -> DiffusionModelConfig:
+    """The four switches made explicit from the style, so that a run records what it trained (and runs saved
+    before styles existed, which record them, resume)."""
+    style = model_style(m)
+    return dataclasses.replace(m, **{k: getattr(style, k) for k in SWITCHES})
 
 
 def build_model(config: DiffusionConfig, latent_shape: tuple[int, int, int], num_classes: int) -> DiT:
@@ -92,6 +101,9 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     if tc.batch_size % (tc.grad_accum * max(1, dist.world_size())):
         raise ConfigError(f"train.batch_size={tc.batch_size} must divide into grad_accum × processes")
     config.sample.validate()
+    config = dataclasses.replace(config, model=resolve_switches(config.model))
+    defaults = DiffusionConfig()
+    defaults.model = resolve_switches(defaults.model)
     device = start_training(tc)
     dist.init_from_env()
     rank, world = dist.rank(), dist.world_size()
@@ -107,7 +119,7 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     share = micro // world
     order = BatchOrder(len(latents), micro, tc.seed)
     mutable = (*RESUMABLE_KEYS, "sample")
-    with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(DiffusionConfig())) as run:
+    with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(defaults)) as run:
         loop = TrainLoop(
             run, tc, {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws},
             units={"images": tc.batch_size}, desc="diffusion train",

@@ -1,0 +1,76 @@
+"""Distribution-fairness metrics, against hand-computed values and simulation with a known truth."""
+
+import math
+
+import numpy as np
+import pytest
+
+from replab.metrics import fairness as fm
+
+
+def test_absent_groups_count_in_the_discrepancy():
+    p = fm.group_distribution(np.zeros(50, int), 4)  # one group only
+    assert p.tolist() == [1, 0, 0, 0]
+    assert math.isclose(fm.fairness_discrepancy(p, np.full(4, 0.25)), math.sqrt(0.75), rel_tol=1e-12)  # 0.866
+    assert fm.minority_coverage(p) == 0 and fm.max_min_ratio(p) == math.inf
+    assert fm.normalised_entropy(p) == 0 and math.isclose(fm.kl_to_target(p, np.full(4, 0.25)), math.log(4))
+
+
+def test_hand_computed_values():
+    p, t = np.array([0.5, 0.3, 0.2]), np.full(3, 1 / 3)
+    assert math.isclose(fm.fairness_discrepancy(p, t), math.sqrt((1 / 6) ** 2 + (1 / 30) ** 2 + (2 / 15) ** 2))
+    assert math.isclose(fm.normalised_entropy(np.full(3, 1 / 3)), 1.0)
+    assert math.isclose(fm.minority_coverage(p), 0.6) and math.isclose(fm.max_min_ratio(p), 2.5)
+    assert fm.group_distribution(np.array([[0.2, 0.8], [0.6, 0.4]]), 2).tolist() == pytest.approx([0.4, 0.6])
+    low, high = fm.wilson_interval(0, 20)  # Wilson stays informative at 0 successes
+    assert low == 0 and math.isclose(high, 0.1611, abs_tol=1e-4)
+
+
+def test_noise_floor_and_debiasing_by_simulation():
+    rng = np.random.default_rng(0)
+    target, n = np.array([0.1, 0.2, 0.3, 0.4]), 400
+    samples = [fm.group_distribution(rng.choice(4, n, p=target), 4) for _ in range(2000)]
+    rms = math.sqrt(np.mean([fm.fairness_discrepancy(s, target) ** 2 for s in samples]))
+    assert math.isclose(rms, fm.discrepancy_noise_floor(target, n), rel_tol=0.05)
+    # a generator off by a known amount: the debiased estimate recovers it where the raw one overshoots
+    truth = np.array([0.2, 0.2, 0.3, 0.3])
+    draws = [fm.group_distribution(rng.choice(4, n, p=truth), 4) for _ in range(2000)]
+    raw = np.mean([fm.fairness_discrepancy(d, target) ** 2 for d in draws])
+    debiased = np.mean([fm.debiased_discrepancy(d, target, n) ** 2 for d in draws])
+    exact = fm.fairness_discrepancy(truth, target) ** 2
+    assert abs(debiased - exact) < 0.1 * abs(raw - exact) + 1e-4
+
+
+def test_corrections_recover_the_truth_when_the_confusion_is_known():
+    assert math.isclose(fm.rogan_gladen(0.9 * 0.3 + 0.2 * 0.7, 0.9, 0.8), 0.3)
+    confusion = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.05, 0.05, 0.9]])
+    truth = np.array([0.6, 0.3, 0.1])
+    assert np.allclose(fm.invert_confusion(confusion.T @ truth, confusion), truth, atol=1e-9)
+    edge = fm.invert_confusion(confusion.T @ np.array([1.0, 0.0, 0.0]) + np.array([-0.01, 0.0, 0.01]), confusion)
+    assert edge.min() >= 0 and math.isclose(edge.sum(), 1.0)  # noise outside the simplex is projected back
+
+
+def test_corrected_interval_covers_the_truth_under_classifier_error():
+    rng = np.random.default_rng(1)
+    confusion = np.array([[0.85, 0.15], [0.1, 0.9]])
+    true_gen = rng.choice(2, 2000, p=[0.75, 0.25])
+    predicted = np.array([rng.choice(2, p=confusion[g]) for g in true_gen])
+    val_true = rng.choice(2, 1000)
+    val_predicted = np.array([rng.choice(2, p=confusion[g]) for g in val_true])
+    out = fm.corrected_interval(predicted, val_true, val_predicted, 2, n_boot=300)
+    assert out["low"][1] <= 0.25 <= out["high"][1]
+    raw = fm.group_distribution(predicted, 2)[1]
+    assert abs(out["estimate"][1] - 0.25) < abs(raw - 0.25)  # the raw share is pulled towards 1/2
+
+
+def test_bad_input_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="sums to"):
+        fm.check_target(np.array([0.5, 0.4]), 2)
+    with pytest.raises(ValueError, match="K=3"):
+        fm.check_target(np.array([0.5, 0.5]), 3)
+    with pytest.raises(ValueError, match="no mass"):
+        fm.check_target(np.array([1.0, 0.0]), 2)
+    with pytest.raises(fm.ProbeTooWeak, match="near singular"):
+        fm.invert_confusion(np.array([0.5, 0.5]), np.array([[0.5, 0.5], [0.5, 0.5]]))
+    with pytest.raises(fm.ProbeTooWeak, match="too weak"):
+        fm.rogan_gladen(0.4, 0.55, 0.55)
