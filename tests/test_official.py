@@ -286,9 +286,8 @@ def test_import_official_refuses_what_replab_cannot_carry(tmp_path):
 
 
 def test_official_style_trains_and_a_run_saved_before_styles_resumes(tmp_path):
-    from tests.diffusion_helpers import tiny_config, write_fake_latents
-
     from replab.diffusion.train import train_diffusion
+    from tests.diffusion_helpers import tiny_config, write_fake_latents
 
     rae = write_fake_latents(tmp_path / "rae")
     run = train_diffusion(tiny_config(rae, "model.style=official-rae"), tmp_path / "official")
