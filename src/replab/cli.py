@@ -192,6 +192,15 @@ def _footprint_parser(verbs) -> None:
     p.add_argument("run_b")
 
 
+def _data_parser(verbs) -> None:
+    from replab.fairness.benchmark import PRESETS
+
+    p = verbs.add_parser("skew", help="a seeded, skewed Fashion-MNIST training subset with a known truth")
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the benchmark folder (indices.json, benchmark.json)")
+
+
 PARSERS = {
     "rae": (_rae_parser, "representation autoencoders (stage 1)"),
     "diffusion": (_diffusion_parser, "DiT / DiT-DH in RAE latent space (stage 2)"),
@@ -199,6 +208,7 @@ PARSERS = {
     "judge": (_judge_parser, "DITING translation evaluation with LLM judges"),
     "embed": (_embed_parser, "LCO-EMB: generative LMs as embedding models"),
     "footprint": (_footprint_parser, "energy and carbon of runs"),
+    "data": (_data_parser, "benchmark data: skewed subsets for fairness audits"),
 }
 
 
@@ -348,8 +358,14 @@ def _footprint(args: argparse.Namespace) -> None:
     print(report.report(args.runs, args.png) if args.verb == "report" else report.compare(args.run_a, args.run_b))
 
 
+def _data(args: argparse.Namespace) -> None:
+    from replab.fairness.benchmark import make_skew
+
+    make_skew(args.preset, args.out, seed=args.seed)
+
+
 COMMANDS = {"rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,
-            "footprint": _footprint}  # fmt: skip
+            "footprint": _footprint, "data": _data}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ Images are held in memory as uint8 ``[N, C, H, W]``; ``ImageSet.float()`` gives 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass, field
@@ -236,3 +238,36 @@ class BatchOrder:
 
     def epoch_of(self, step: int) -> float:
         return step * self.batch_size / self.n
+
+
+# ---- index lists: a subset of a split, hashed so that a run can say exactly which items it used ----
+INDEX_FILE = "indices.json"
+
+
+def index_hash(indices: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def write_index_list(folder: Path, indices: np.ndarray, **info) -> Path:
+    """``folder/indices.json``: the kept indices (sorted), their hash and whatever ``info`` describes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    indices = np.sort(np.asarray(indices, dtype=np.int64))
+    record = {**info, "n": int(len(indices)), "sha256_16": index_hash(indices), "indices": indices.tolist()}
+    path = folder / INDEX_FILE
+    path.write_text(json.dumps(record))
+    return path
+
+
+def read_index_list(folder: str | Path, n_items: int | None = None) -> torch.Tensor:
+    """The indices a folder written by ``write_index_list`` keeps, checked against their hash (and ``n_items``)."""
+    path = Path(folder) / INDEX_FILE
+    try:
+        record = json.loads(path.read_text())
+        indices = np.asarray(record["indices"], dtype=np.int64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable index list ({exc})") from exc
+    if index_hash(indices) != record.get("sha256_16"):
+        raise DataError(f"{path}: the indices do not match their recorded hash (the file was edited?)")
+    if n_items is not None and len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise DataError(f"{path}: indices run to {indices.max()}, the split has {n_items} items")
+    return torch.from_numpy(indices)

@@ -17,7 +17,7 @@ import torch
 
 from replab.core import dist
 from replab.core.config import to_dict
-from replab.core.data import BatchOrder
+from replab.core.data import BatchOrder, read_index_list
 from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, autocast, start_training
@@ -59,6 +59,7 @@ class DiffusionTrainConfig(TrainConfig):
 class DiffusionConfig:
     rae: str = ""  # the RAE run whose latents the model learns
     train_images: int = 0  # learn only the first N training images (0 = all; a demo-sized run needs fewer)
+    subset: str = ""  # a folder with indices.json (e.g. 'replab data skew'): learn only those training images
     model: DiffusionModelConfig = field(default_factory=DiffusionModelConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
@@ -157,4 +158,7 @@ def _load_latents(config: DiffusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
     dist.barrier()
     if latents is None:
         latents, labels = load_or_encode(config.rae, "train", limit=config.train_images)
+    if config.subset:
+        keep = read_index_list(config.subset, len(latents))
+        latents, labels = latents[keep], labels[keep]
     return latents, labels
