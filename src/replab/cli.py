@@ -201,6 +201,12 @@ def _data_parser(verbs) -> None:
     p.add_argument("--out", required=True, help="the benchmark folder (indices.json, benchmark.json)")
 
 
+def _fairness_parser(verbs) -> None:
+    p = verbs.add_parser("probe", help="train an attribute probe on an RAE encoder's tokens (held-out confusion kept)")
+    _add_preset(p, "tone")
+    p.add_argument("--rae", default=None, help="the RAE run whose tokens the probe reads")
+
+
 PARSERS = {
     "rae": (_rae_parser, "representation autoencoders (stage 1)"),
     "diffusion": (_diffusion_parser, "DiT / DiT-DH in RAE latent space (stage 2)"),
@@ -209,6 +215,7 @@ PARSERS = {
     "embed": (_embed_parser, "LCO-EMB: generative LMs as embedding models"),
     "footprint": (_footprint_parser, "energy and carbon of runs"),
     "data": (_data_parser, "benchmark data: skewed subsets for fairness audits"),
+    "fairness": (_fairness_parser, "fair diffusion: attribute probes and audits"),
 }
 
 
@@ -364,8 +371,14 @@ def _data(args: argparse.Namespace) -> None:
     make_skew(args.preset, args.out, seed=args.seed)
 
 
+def _fairness(args: argparse.Namespace) -> None:
+    from replab.fairness.probe import ProbeConfig, train_probe
+
+    train_probe(_config(ProbeConfig, "fairness", args, [f"rae={args.rae}"] if args.rae else []), args.out)
+
+
 COMMANDS = {"rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,
-            "footprint": _footprint, "data": _data}  # fmt: skip
+            "footprint": _footprint, "data": _data, "fairness": _fairness}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

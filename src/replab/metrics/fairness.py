@@ -125,8 +125,7 @@ def bootstrap_interval(
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
     """Row-stochastic C[i, j] = P(predicted j | true i); a group absent from ``true`` is an error."""
-    counts = np.zeros((k, k))
-    np.add.at(counts, (np.asarray(true, int), np.asarray(predicted, int)), 1)
+    counts = np.bincount(np.asarray(true, int) * k + np.asarray(predicted, int), minlength=k * k).reshape(k, k)
     rows = counts.sum(1, keepdims=True)
     if (rows == 0).any():
         raise ProbeTooWeak(f"the validation set has no item of group {int(np.argmin(rows))}: its errors are unknown")

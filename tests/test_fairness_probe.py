@@ -1,0 +1,40 @@
+"""The attribute probe on a tiny RAE run: trained, saved with its held-out errors and encoder fingerprint."""
+
+import json
+
+import pytest
+import torch
+
+from replab.core.config import load_config
+from replab.errors import ConfigError
+from replab.fairness.probe import AttributeProbe, ProbeConfig, ProbeSpec, load_probe, train_probe
+from replab.rae.model import RAEConfig
+from replab.rae.train import train_rae
+from tests.rae_helpers import TINY_RAE
+
+
+def _rae(encoder, out, *extra):
+    return train_rae(load_config(RAEConfig, "rae", "fmnist", [*TINY_RAE, f"encoder.weights={encoder}", "train.steps=1",
+                                                               *extra]), out)  # fmt: skip
+
+
+def test_probe_records_its_errors_and_refuses_another_encoder(tiny_local_vit, tmp_path):
+    rae = _rae(tiny_local_vit, tmp_path / "rae")
+    config = load_config(ProbeConfig, "fairness", "tone", [f"rae={rae}", "train.steps=20", "train.batch_size=16",
+                                                             "train.threads=1", "train.warmup_steps=2"])  # fmt: skip
+    folder = train_probe(config, tmp_path / "probe")
+    probe, info = load_probe(folder, rae)
+    assert info["groups"] == ["dark", "light"] and len(info["held_out_true"]) == 24  # a quarter of 96
+    assert torch.tensor(info["confusion"]).sum(1).allclose(torch.ones(2))
+    assert probe(torch.randn(3, 32, 7, 7)).shape == (3, 2)
+    other = _rae(tiny_local_vit, tmp_path / "other", "stats_images=32")  # other statistics: other latents
+    with pytest.raises(ConfigError, match="fingerprint"):
+        load_probe(folder, other)
+    assert json.loads((folder / "probe.json").read_text())["fingerprint"] != ""
+
+
+def test_noise_aware_probe_needs_the_time():
+    probe = AttributeProbe(8, 2, ProbeSpec(noise_aware=True, hidden=16))
+    assert probe(torch.randn(2, 8, 3, 3), torch.rand(2)).shape == (2, 2)
+    with pytest.raises(ConfigError, match="time"):
+        probe(torch.randn(2, 8, 3, 3))
