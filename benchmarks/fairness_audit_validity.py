@@ -79,8 +79,15 @@ def main() -> None:
                    "corrected_bias": reps[:, 2].mean(), "corrected_coverage": reps[:, 3].mean(),
                    "ci_width": reps[:, 4].mean()}  # fmt: skip
             rows.append(row)
-            cells = [p_star, n, f"{row['raw_bias']:+.4f}", f"{row['raw_coverage']:.3f}",
-                     f"{row['corrected_bias']:+.4f}", f"{row['corrected_coverage']:.3f}", f"{row['ci_width']:.4f}"]  # fmt: skip
+            cells = [
+                p_star,
+                n,
+                f"{row['raw_bias']:+.4f}",
+                f"{row['raw_coverage']:.3f}",
+                f"{row['corrected_bias']:+.4f}",
+                f"{row['corrected_coverage']:.3f}",
+                f"{row['ci_width']:.4f}",
+            ]
             print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
     print(
         f"{args.replicates} replicates per row, {args.n_boot} joint bootstrap draws each; {time.time() - start:.0f} s"
