@@ -38,3 +38,30 @@ def test_noise_aware_probe_needs_the_time():
     assert probe(torch.randn(2, 8, 3, 3), torch.rand(2)).shape == (2, 2)
     with pytest.raises(ConfigError, match="time"):
         probe(torch.randn(2, 8, 3, 3))
+
+
+def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
+    import numpy as np
+
+    from replab.cli import main
+    from replab.diffusion.train import train_diffusion
+    from tests.diffusion_helpers import tiny_config
+
+    rae = _rae(tiny_local_vit, tmp_path / "rae")
+    overrides = [f"rae={rae}", "train.steps=5", "train.threads=1", "train.batch_size=16"]
+    probe = train_probe(load_config(ProbeConfig, "fairness", "tone", overrides), tmp_path / "probe")
+    dit = train_diffusion(tiny_config(rae, "model.name=DiT-DH-tiny"), tmp_path / "dit")
+    assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--n", "40", "--steps", "2",
+                 "--out", str(tmp_path / "audit")]) == 0  # fmt: skip
+    report = json.loads((tmp_path / "audit" / "artifacts" / "audit.json").read_text())
+    a = report["auditor"]
+    assert np.isclose(sum(a["p"]), 1) and len(a["wilson"]) == 2 and report["target"] == [0.5, 0.5]
+    assert (
+        a["fairness_discrepancy"]["ci"][0] <= a["fairness_discrepancy"]["value"] <= a["fairness_discrepancy"]["ci"][1]
+    )
+    assert {"estimate"} <= set(report["probe_corrected"]) or "refused" in report["probe_corrected"]
+    assert (tmp_path / "audit" / "artifacts" / "audit.png").exists()
+    (tmp_path / "t.json").write_text("[0.7, 0.2]")
+    assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--target", str(tmp_path / "t.json"),
+                 "--out", str(tmp_path / "a2")]) != 0  # fmt: skip
+    assert "the target sums to 0.90000000, not 1" in capsys.readouterr().err

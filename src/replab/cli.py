@@ -205,6 +205,16 @@ def _fairness_parser(verbs) -> None:
     p = verbs.add_parser("probe", help="train an attribute probe on an RAE encoder's tokens (held-out confusion kept)")
     _add_preset(p, "tone")
     p.add_argument("--rae", default=None, help="the RAE run whose tokens the probe reads")
+    p = verbs.add_parser("audit", help="attribute distribution of a run's samples: auditor, probe, corrected, CIs")
+    p.add_argument("--run", required=True, help="a diffusion run folder")
+    p.add_argument("--probe", required=True, help="a probe folder (replab fairness probe) for the run's RAE")
+    p.add_argument("--n", type=int, default=1000, help="samples, class-balanced")
+    p.add_argument(
+        "--target", default="", help="uniform | reference | a JSON list of shares (default: the attribute's)"
+    )
+    _add_guidance(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
 
 
 PARSERS = {
@@ -372,9 +382,17 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _fairness(args: argparse.Namespace) -> None:
-    from replab.fairness.probe import ProbeConfig, train_probe
+    if args.verb == "probe":
+        from replab.fairness.probe import ProbeConfig, train_probe
 
-    train_probe(_config(ProbeConfig, "fairness", args, [f"rae={args.rae}"] if args.rae else []), args.out)
+        train_probe(_config(ProbeConfig, "fairness", args, [f"rae={args.rae}"] if args.rae else []), args.out)
+        return
+    from replab.diffusion.sample import run_guidance
+    from replab.fairness.audit import audit, format_report
+
+    guidance = _guidance(args, run_guidance(args.run))
+    report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out)
+    print(format_report(report))
 
 
 COMMANDS = {"rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,

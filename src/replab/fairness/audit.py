@@ -1,0 +1,221 @@
+"""``replab fairness audit``: the attribute distribution of a diffusion run's samples, with honest uncertainty.
+
+The samples are drawn class-balanced with the run's guidance. Two readers of the attribute:
+
+- the *auditor*, independent of any mitigation: the exact pixel rule for ``tone`` (with each sample's class
+  label), the FD-fmnist classifier for ``group``;
+- the *probe* (what a guidance or resampling method would use), raw and error-corrected: its confusion on
+  held-out real images is inverted, with a joint bootstrap over the samples and those held-out pairs.
+
+Reported in fairlearn's vocabulary: overall, by_group (share with a Wilson interval, precision and recall of
+the probe against the auditor, matched-N FD-fmnist of each group against real test images of that group),
+difference and ratio; plus the fairness discrepancy (with its noise floor and a debiased estimate), KL,
+normalised entropy and minority coverage, each scalar with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.core.config import from_dict
+from replab.core.data import DataConfig, load_images
+from replab.core.run import Run
+from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
+from replab.diffusion.samplers import GuidanceConfig
+from replab.errors import ConfigError
+from replab.fairness.attributes import ToneRule, class_groups
+from replab.fairness.probe import held_out_pairs, load_probe, posteriors
+from replab.metrics import fairness as fm
+from replab.metrics.features import extract_features, load_feature_net
+from replab.metrics.frechet import frechet_from_features
+
+REFERENCE_GROUPS = np.array([0.4, 0.2, 0.3, 0.1])  # tops, bottoms, footwear, bags in Fashion-MNIST
+AMBIGUOUS = 0.6  # a probe posterior whose largest entry is below this counts as ambiguous
+
+
+def default_target(attribute: str, k: int) -> np.ndarray:
+    return REFERENCE_GROUPS if attribute == "group" else np.full(k, 1 / k)
+
+
+def read_target(spec: str, attribute: str, k: int) -> np.ndarray:
+    """``uniform``, ``reference`` (the real data's shares) or a JSON file with a list of K shares."""
+    if spec in ("", "default"):
+        target = default_target(attribute, k)
+    elif spec == "uniform":
+        target = np.full(k, 1 / k)
+    elif spec == "reference":
+        target = default_target("group", k) if attribute == "group" else np.full(k, 1 / k)
+    else:
+        try:
+            target = np.asarray(json.loads(Path(spec).read_text()), dtype=float)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--target {spec}: not 'uniform', 'reference' or a JSON list of shares ({exc})") from exc
+    try:
+        return fm.check_target(target, k)
+    except ValueError as exc:
+        raise ConfigError(f"--target {spec}: {exc}") from exc
+
+
+def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | None, info: dict) -> np.ndarray:
+    """The attribute by the independent auditor: the pixel rule (tone; with the class the sample was drawn for,
+    or the FD-fmnist classifier's class when unconditional) or the classifier's class (group)."""
+    if attribute == "tone" and labels is not None:
+        return ToneRule(info["tone_thresholds"]).groups(images, labels).numpy()
+    net, _ = load_feature_net()
+    with torch.no_grad():
+        predicted = torch.cat([net(images[i : i + 500]).argmax(-1) for i in range(0, len(images), 500)])
+    if attribute == "tone":
+        return ToneRule(info["tone_thresholds"]).groups(images, predicted).numpy()
+    return class_groups(predicted).numpy()
+
+
+def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Shares with Wilson intervals and the scalar metrics with bootstrap intervals, for hard group labels."""
+    k, n = len(target), len(groups)
+    p = fm.group_distribution(groups, k)
+    scalars = {
+        "fairness_discrepancy": lambda g: fm.fairness_discrepancy(fm.group_distribution(g, k), target),
+        "kl_to_target": lambda g: fm.kl_to_target(fm.group_distribution(g, k), target),
+        "normalised_entropy": lambda g: fm.normalised_entropy(fm.group_distribution(g, k)),
+        "minority_coverage": lambda g: fm.minority_coverage(fm.group_distribution(g, k)),
+    }
+    out = {"p": p.tolist(), "wilson": [fm.wilson_interval(int(c), n) for c in np.bincount(groups, minlength=k)]}
+    for name, fn in scalars.items():
+        out[name] = {"value": fn(groups), "ci": fm.bootstrap_interval(fn, groups, n_boot, seed)}
+    out["fairness_discrepancy"]["noise_floor"] = fm.discrepancy_noise_floor(target, n)
+    out["fairness_discrepancy"]["debiased"] = fm.debiased_discrepancy(p, target, n)
+    out["difference"], out["ratio"] = float(p.max() - p.min()), fm.max_min_ratio(p)
+    return out
+
+
+def per_group_quality(images: torch.Tensor, oracle: np.ndarray, predicted: np.ndarray, real: torch.Tensor,
+                      real_groups: np.ndarray, k: int) -> list[dict]:  # fmt: skip
+    """Precision/recall of the probe per group and FD-fmnist of each group at matched N (the smallest group's)."""
+    net, _ = load_feature_net()
+    counts = [int((oracle == g).sum()) for g in range(k)]
+    matched = min(c for c in counts if c > 0) if any(counts) else 0
+    rows = []
+    for g in range(k):
+        hit = (predicted == g) & (oracle == g)
+        row = {"n": counts[g], "precision": float(hit.sum() / max(1, (predicted == g).sum())),
+               "recall": float(hit.sum() / max(1, counts[g]))}  # fmt: skip
+        if counts[g] >= 2 and matched >= 2:
+            fake = extract_features(net, images[torch.from_numpy(np.flatnonzero(oracle == g)[:matched])])
+            ref = extract_features(net, real[torch.from_numpy(np.flatnonzero(real_groups == g))])
+            row["fd_fmnist_matched"] = frechet_from_features(ref, fake)
+        rows.append(row)
+    return rows
+
+
+def audit(
+    run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
+    guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000,
+) -> dict:  # fmt: skip
+    model, config, rae = load_diffusion(run_folder)
+    rae_run = resolve_rae(config.rae, Path(run_folder))
+    probe, info = load_probe(probe_folder, rae_run)
+    attribute, names = info["spec"]["attribute"], info["groups"]
+    k = len(names)
+    goal = read_target(target, attribute, k)
+    if (goal * n < 5).any():
+        warnings.warn(f"fewer than 5 samples expected in group {names[int(np.argmin(goal))]} at n={n}", stacklevel=2)
+    guidance = guidance or config.sample
+    labels = torch.arange(n) % model.num_classes if model.num_classes else None
+    settings = {"run": str(run_folder), "probe": str(probe_folder), "n": n, "seed": seed, "target": goal.tolist(),
+                "guidance": asdict(guidance)}  # fmt: skip
+    with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
+        with run.phase("sample"):
+            images = generate(model, rae, config, n=n, labels=labels, guidance=guidance,
+                              weak_model=load_guide(guidance), seed=seed)  # fmt: skip
+            run.add_units("images", n)
+        with run.phase("audit"):
+            report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
+        report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance))
+        (run.artifacts / "audit.json").write_text(json.dumps(report, indent=1))
+        (run.artifacts / "audit.md").write_text(format_report(report))
+        plot_report(report, run.artifacts / "audit.png")
+        run.log(None, event="audit", fairness_discrepancy=report["auditor"]["fairness_discrepancy"]["value"])
+    return report
+
+
+def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run) -> dict:
+    k = len(goal)
+    with torch.no_grad():
+        latents = torch.cat([rae.encode(images[i : i + 500]) for i in range(0, len(images), 500)])
+    post = posteriors(probe, latents).numpy()
+    predicted = post.argmax(1)
+    oracle = auditor_groups(attribute, images, labels, info)
+    test = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "test")
+    real_groups = auditor_groups(attribute, test.float(), test.labels, info)
+    report = {
+        "auditor": distribution_report(oracle, goal, n_boot, seed),
+        "probe_hard": distribution_report(predicted, goal, n_boot, seed),
+        "probe_soft": fm.group_distribution(post, k).tolist(),
+        "ambiguous_share": float((post.max(1) < AMBIGUOUS).mean()),
+        "by_group": per_group_quality(images, oracle, predicted, test.float(), real_groups, k),
+        "probe_accuracy_on_samples": float((predicted == oracle).mean()),
+    }
+    try:
+        corrected = fm.corrected_interval(predicted, *held_out_pairs(info), k=k, n_boot=n_boot, seed=seed)
+        report["probe_corrected"] = {key: corrected[key].tolist() for key in ("estimate", "low", "high")}
+    except fm.ProbeTooWeak as exc:
+        report["probe_corrected"] = {"refused": str(exc)}
+    return report
+
+
+def format_report(report: dict) -> str:
+    names, a = report["groups"], report["auditor"]
+    lines = [f"# Fairness audit: {report['attribute']} over {report['n']} samples", "",
+             "| group | target | auditor share (Wilson 95 %) | probe (hard) | probe (soft) | probe corrected (95 %) | "
+             "precision | recall | FD-fmnist, matched N |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    corrected = report["probe_corrected"]
+    for g, name in enumerate(names):
+        row = report["by_group"][g]
+        cor = "refused" if "refused" in corrected else (
+            f"{corrected['estimate'][g]:.3f} [{corrected['low'][g]:.3f}, {corrected['high'][g]:.3f}]")  # fmt: skip
+        fd = f"{row['fd_fmnist_matched']:.2f}" if "fd_fmnist_matched" in row else "–"
+        low, high = a["wilson"][g]
+        lines.append(f"| {name} | {report['target'][g]:.3f} | {a['p'][g]:.3f} [{low:.3f}, {high:.3f}] | "
+                     f"{report['probe_hard']['p'][g]:.3f} | {report['probe_soft'][g]:.3f} | {cor} | "
+                     f"{row['precision']:.3f} | {row['recall']:.3f} | {fd} |")  # fmt: skip
+    fd = a["fairness_discrepancy"]
+    lines += ["", f"fairness discrepancy (auditor) {fd['value']:.4f} [{fd['ci'][0]:.4f}, {fd['ci'][1]:.4f}]; "
+              f"noise floor at this n {fd['noise_floor']:.4f}; debiased {fd['debiased']:.4f}",
+              f"KL to target {a['kl_to_target']['value']:.4f}; "
+              f"normalised entropy {a['normalised_entropy']['value']:.4f}; "
+              f"minority coverage {a['minority_coverage']['value']:.3f}; difference {a['difference']:.3f}; "
+              f"ratio {a['ratio']:.3f}",
+              f"probe accuracy on these samples (against the auditor) {report['probe_accuracy_on_samples']:.3f}; "
+              f"ambiguous probe predictions {report['ambiguous_share']:.3f}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, a = report["groups"], report["auditor"]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3))
+    err = np.array([[p - lo, hi - p] for p, (lo, hi) in zip(a["p"], a["wilson"])]).T
+    ax.bar(x - 0.2, a["p"], 0.4, yerr=err, capsize=3, label="auditor (95 % Wilson)")
+    if "estimate" in report["probe_corrected"]:
+        c = report["probe_corrected"]
+        cerr = np.array([[e - lo, hi - e] for e, lo, hi in zip(c["estimate"], c["low"], c["high"])]).T
+        ax.bar(x + 0.2, c["estimate"], 0.4, yerr=cerr, capsize=3, label="probe, error-corrected (95 %)")
+    ax.scatter(x, report["target"], color="k", marker="_", s=400, zorder=3, label="target")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("share of samples")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
