@@ -1,0 +1,51 @@
+"""Sampling-time mitigation on fake generators whose attribute distribution is known exactly."""
+
+import numpy as np
+import pytest
+import torch
+
+from replab.errors import ConfigError
+from replab.fairness.attributes import class_groups
+from replab.fairness.mitigate import balanced_labels, importance_resample, quotas
+
+
+def test_balanced_conditioning_is_exact():
+    target = np.array([0.4, 0.2, 0.3, 0.1])
+    labels = balanced_labels(target, 1000)
+    assert np.bincount(class_groups(labels).numpy(), minlength=4).tolist() == [400, 200, 300, 100]
+    assert quotas(np.full(3, 1 / 3), 100).sum() == 100
+    with pytest.raises(ConfigError, match="follow from the label"):
+        balanced_labels(np.array([0.5, 0.5]), 10)
+
+
+def _fake_generator(p_minority: float, accuracy: float):
+    """'Images' that are their own group index (0 = the minority), read by a probe that is right with
+    probability ``accuracy`` (its confusion matrix)."""
+    rng = np.random.default_rng(1)
+
+    def draw(count, _index):
+        groups = (rng.random(count) >= p_minority).astype(int)
+        return torch.from_numpy(groups), np.where(rng.random(count) < accuracy, groups, 1 - groups)
+
+    return draw
+
+
+def _confusion(accuracy):
+    return np.array([[accuracy, 1 - accuracy], [1 - accuracy, accuracy]])
+
+
+@pytest.mark.parametrize("accuracy", [1.0, 0.9])
+def test_importance_resampling_hits_its_target_within_sampling_error(accuracy):
+    draw, target = _fake_generator(0.1, accuracy), np.array([0.5, 0.5])
+    kept, info = importance_resample(draw, target, _confusion(accuracy), n=4000, seed=0)
+    share = (kept == 0).float().mean().item()
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / 4000) + 0.02  # + the pilot batch's estimation error
+    assert 4.5 < info["draws_per_kept"] < 6.5  # 5 for an exact probe; 1 / P(predicted minority) = 5.6 at 90 %
+
+
+def test_resampling_cannot_create_an_absent_group():
+    def never(count, _):
+        return torch.zeros(count), np.ones(count, int)
+
+    with pytest.raises(ConfigError, match="no sample of group 0"):
+        importance_resample(never, np.array([0.5, 0.5]), _confusion(1.0), n=10)
