@@ -25,7 +25,7 @@ def _fake_generator(p_minority: float, accuracy: float):
 
     def draw(count, _index):
         groups = (rng.random(count) >= p_minority).astype(int)
-        return torch.from_numpy(groups), np.where(rng.random(count) < accuracy, groups, 1 - groups)
+        return (torch.from_numpy(groups),), np.where(rng.random(count) < accuracy, groups, 1 - groups)
 
     return draw
 
@@ -37,7 +37,7 @@ def _confusion(accuracy):
 @pytest.mark.parametrize("accuracy", [1.0, 0.9])
 def test_importance_resampling_hits_its_target_within_sampling_error(accuracy):
     draw, target = _fake_generator(0.1, accuracy), np.array([0.5, 0.5])
-    kept, info = importance_resample(draw, target, _confusion(accuracy), n=4000, seed=0)
+    (kept,), info = importance_resample(draw, target, _confusion(accuracy), n=4000, seed=0)
     share = (kept == 0).float().mean().item()
     assert abs(share - 0.5) < 4 * np.sqrt(0.25 / 4000) + 0.02  # + the pilot batch's estimation error
     assert 4.5 < info["draws_per_kept"] < 6.5  # 5 for an exact probe; 1 / P(predicted minority) = 5.6 at 90 %
@@ -45,7 +45,7 @@ def test_importance_resampling_hits_its_target_within_sampling_error(accuracy):
 
 def test_resampling_cannot_create_an_absent_group():
     def never(count, _):
-        return torch.zeros(count), np.ones(count, int)
+        return (torch.zeros(count),), np.ones(count, int)
 
     with pytest.raises(ConfigError, match="no sample of group 0"):
         importance_resample(never, np.array([0.5, 0.5]), _confusion(1.0), n=10)

@@ -212,6 +212,7 @@ def _fairness_parser(verbs) -> None:
     p.add_argument(
         "--target", default="", help="uniform | reference | a JSON list of shares (default: the attribute's)"
     )
+    p.add_argument("--fair", default="none", choices=["none", "balanced", "resample"], help="sampling-time correction")
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
@@ -391,7 +392,7 @@ def _fairness(args: argparse.Namespace) -> None:
     from replab.fairness.audit import audit, format_report
 
     guidance = _guidance(args, run_guidance(args.run))
-    report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out)
+    report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair)
     print(format_report(report))
 
 

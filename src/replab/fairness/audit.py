@@ -26,11 +26,12 @@ import torch
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
 from replab.core.run import Run
-from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
+from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
 from replab.fairness.attributes import ToneRule, class_groups
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
+from replab.fairness.sample import fair_generate
 from replab.metrics import fairness as fm
 from replab.metrics.features import extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
@@ -115,8 +116,9 @@ def per_group_quality(images: torch.Tensor, oracle: np.ndarray, predicted: np.nd
 
 def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
-    guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000,
+    guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
 ) -> dict:  # fmt: skip
+    """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples)."""
     model, config, rae = load_diffusion(run_folder)
     rae_run = resolve_rae(config.rae, Path(run_folder))
     probe, info = load_probe(probe_folder, rae_run)
@@ -126,17 +128,17 @@ def audit(
     if (goal * n < 5).any():
         warnings.warn(f"fewer than 5 samples expected in group {names[int(np.argmin(goal))]} at n={n}", stacklevel=2)
     guidance = guidance or config.sample
-    labels = torch.arange(n) % model.num_classes if model.num_classes else None
     settings = {"run": str(run_folder), "probe": str(probe_folder), "n": n, "seed": seed, "target": goal.tolist(),
-                "guidance": asdict(guidance)}  # fmt: skip
+                "guidance": asdict(guidance), "fair": fair}  # fmt: skip
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
-            images = generate(model, rae, config, n=n, labels=labels, guidance=guidance,
-                              weak_model=load_guide(guidance), seed=seed)  # fmt: skip
+            images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
+                                                 probe=probe, probe_info=info, seed=seed)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
-        report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance))
+        report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance),
+                      fair=fair, mitigation=cost)  # fmt: skip
         (run.artifacts / "audit.json").write_text(json.dumps(report, indent=1))
         (run.artifacts / "audit.md").write_text(format_report(report))
         plot_report(report, run.artifacts / "audit.png")
@@ -171,7 +173,14 @@ def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae
 
 def format_report(report: dict) -> str:
     names, a = report["groups"], report["auditor"]
-    lines = [f"# Fairness audit: {report['attribute']} over {report['n']} samples", "",
+    fair = report.get("fair", "none")
+    cost = report.get("mitigation", {}).get("draws_per_kept")
+    how = (
+        f", sampled with --fair {fair}" + (f" ({cost:.2f} draws per kept sample)" if cost else "")
+        if fair != "none"
+        else ""
+    )
+    lines = [f"# Fairness audit: {report['attribute']} over {report['n']} samples{how}", "",
              "| group | target | auditor share (Wilson 95 %) | probe (hard) | probe (soft) | probe corrected (95 %) | "
              "precision | recall | FD-fmnist, matched N |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     corrected = report["probe_corrected"]

@@ -59,29 +59,30 @@ def acceptance(target: np.ndarray, true_share: np.ndarray, confusion: np.ndarray
 
 
 def importance_resample(
-    draw: Callable[[int, int], tuple[torch.Tensor, np.ndarray]],
+    draw: Callable[[int, int], tuple[tuple[torch.Tensor, ...], np.ndarray]],
     target: np.ndarray,
     confusion: np.ndarray,
     n: int,
     batch: int = 500,
     max_draws: int = 100_000,
     seed: int = 0,
-) -> tuple[torch.Tensor, dict]:
-    """``n`` kept samples; ``draw(count, batch_index)`` returns (images, the probe's predicted groups [count])."""
+) -> tuple[tuple[torch.Tensor, ...], dict]:
+    """``n`` kept samples. ``draw(count, batch_index)`` returns (tensors that share their first dimension — the
+    images, their labels —, the probe's predicted group of each); the kept rows of each tensor come back."""
     rng = np.random.default_rng(seed)
     kept, drawn, keep_p, index = [], 0, None, 0
-    while sum(len(k) for k in kept) < n:
+    while sum(len(k[0]) for k in kept) < n:
         if drawn >= max_draws:
             raise ConfigError(f"importance resampling drew {drawn} candidates without keeping {n}: the target is "
                               "too far from what the generator makes")  # fmt: skip
-        images, predicted = draw(batch, index)
-        index, drawn = index + 1, drawn + len(images)
+        items, predicted = draw(batch, index)
+        index, drawn = index + 1, drawn + len(predicted)
         if keep_p is None:  # the pilot batch: the generator's error-corrected distribution
             true_share = invert_confusion(group_distribution(predicted, len(target)), confusion)
             keep_p = acceptance(target, true_share, confusion)
-        keep = rng.random(len(images)) < keep_p[predicted]
-        kept.append(images[torch.from_numpy(keep)])
-    out = torch.cat(kept)[:n]
+        keep = torch.from_numpy(rng.random(len(predicted)) < keep_p[predicted])
+        kept.append(tuple(item[keep] for item in items))
+    out = tuple(torch.cat(parts)[:n] for parts in zip(*kept))
     info = {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n, "pilot_true_share": true_share.tolist(),
             "keep_probability_per_predicted_group": keep_p.tolist()}  # fmt: skip
     return out, info

@@ -23,10 +23,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from replab.errors import ReplabError
+
 Z95 = 1.959963984540054
 
 
-class ProbeTooWeak(ValueError):
+class ProbeTooWeak(ReplabError, ValueError):
     """The classifier's confusion matrix is (near) singular: its errors cannot be undone."""
 
 

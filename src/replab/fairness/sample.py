@@ -1,0 +1,55 @@
+"""Samples of a diffusion run with a sampling-time fairness correction (``--fair``), and their labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from replab.diffusion.sample import generate, load_guide
+from replab.diffusion.samplers import GuidanceConfig
+from replab.errors import ConfigError
+from replab.fairness.mitigate import balanced_labels, importance_resample
+from replab.fairness.probe import predict
+
+FAIR_MODES = ("none", "balanced", "resample")
+
+
+def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
+    return (torch.arange(start, start + count) % model.num_classes) if model.num_classes else None
+
+
+def fair_generate(
+    model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
+    probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
+    """``n`` images, the class label each was drawn for, and what the correction cost."""
+    weak = load_guide(guidance)
+    if mode == "none":
+        labels = class_cycle(model, n)
+        return (
+            generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed),
+            labels,
+            {},
+        )
+    if mode == "balanced":
+        if not model.num_classes:
+            raise ConfigError("--fair balanced conditions on class labels: this model is unconditional")
+        labels = balanced_labels(target, n, seed)
+        images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed)
+        return images, labels, {"draws_per_kept": 1.0}
+    if mode == "resample":
+        if probe is None or probe_info is None:
+            raise ConfigError("--fair resample reads the attribute with a probe: give --probe")
+
+        def draw(count: int, index: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
+            labels = class_cycle(model, count, index * count)
+            images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
+                              seed=seed + 1000 * index)  # fmt: skip
+            with torch.no_grad():
+                predicted = predict(probe, rae.encode(images)).numpy()
+            return (images, labels if labels is not None else torch.full((count,), -1)), predicted
+
+        confusion = np.array(probe_info["confusion"])
+        (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
+        return images, (labels if model.num_classes else None), info
+    raise ConfigError(f"--fair: unknown '{mode}'; valid: {', '.join(FAIR_MODES)}")
