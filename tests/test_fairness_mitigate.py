@@ -49,3 +49,30 @@ def test_resampling_cannot_create_an_absent_group():
 
     with pytest.raises(ConfigError, match="no sample of group 0"):
         importance_resample(never, np.array([0.5, 0.5]), _confusion(1.0), n=10)
+
+
+class _FakeNoiseAwareProbe(torch.nn.Module):
+    """A fake probe whose logit for group 1 is the mean of x (group 0's is its negative)."""
+
+    spec = type("Spec", (), {"noise_aware": True})()
+
+    def forward(self, x, t):
+        m = x.flatten(1).mean(1)
+        return torch.stack([-m, m], 1)
+
+
+def test_probe_guidance_pushes_each_sample_towards_its_group_inside_the_window():
+    from replab.fairness.mitigate import assign_quota, probe_guidance
+
+    assigned = assign_quota(np.array([0.5, 0.5]), 8)
+    assert sorted(assigned.tolist()) == [0] * 4 + [1] * 4
+    guided = probe_guidance(lambda x, t: torch.zeros_like(x), _FakeNoiseAwareProbe(), assigned, np.array([0.5, 0.5]),
+                            scale=1.0, window=(0.2, 0.8))  # fmt: skip
+    x = torch.zeros(8, 2, 3, 3)
+    v = guided(x, 0.5)
+    # v' = v − s·t/(1−t)·∇log p: towards group 1 (larger mean) the velocity is negative (Euler goes t → 0)
+    sign = torch.where(assigned == 1, -1.0, 1.0)
+    assert (v.flatten(1).mean(1) * sign > 0).all()
+    assert torch.equal(guided(x, 0.9), torch.zeros_like(x))  # outside the window: untouched
+    batch = probe_guidance(lambda x, t: torch.zeros_like(x), _FakeNoiseAwareProbe(), None, np.array([0.2, 0.8]), 1.0)
+    assert (batch(x, 0.5).flatten(1).mean(1) < 0).all()  # the batch is pulled towards the 80 % group

@@ -68,6 +68,16 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
         assert fair["fair"] == "resample" and fair["mitigation"]["draws_per_kept"] >= 1
     else:
         assert "replab: error:" in capsys.readouterr().err
+    noisy = train_probe(load_config(ProbeConfig, "fairness", "tone", [*overrides, "probe.noise_aware=true"]),
+                        tmp_path / "noisy")  # fmt: skip
+    assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--n", "12", "--steps", "3",
+                 "--fair", "guidance", "--guide-probe", str(noisy), "--guide-scale", "2",
+                 "--out", str(tmp_path / "guided")]) == 0  # fmt: skip
+    guided = json.loads((tmp_path / "guided" / "artifacts" / "audit.json").read_text())
+    assert 0 <= guided["mitigation"]["hit_rate"] <= 1 and "assigned" not in guided["mitigation"]
+    assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--fair", "guidance",
+                 "--guide-probe", str(probe), "--out", str(tmp_path / "g2")]) != 0  # fmt: skip
+    assert "noise-aware probe" in capsys.readouterr().err
     (tmp_path / "t.json").write_text("[0.7, 0.2]")
     assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--target", str(tmp_path / "t.json"),
                  "--out", str(tmp_path / "a2")]) != 0  # fmt: skip

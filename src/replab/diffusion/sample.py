@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ from replab.core.images import save_grid
 from replab.core.progress import FRACTIONAL, progress_bar
 from replab.core.run import Run
 from replab.diffusion.models import DiT
-from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, guided_velocity
+from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, Velocity, guided_velocity
 from replab.diffusion.train import DiffusionConfig, build_model
 from replab.diffusion.transport import Transport
 from replab.errors import CheckpointError, ConfigError
@@ -74,9 +75,11 @@ def generate(
     weak_model: DiT | None = None,
     seed: int = 0,
     batch_size: int = 250,
+    steer: Callable[[Velocity, slice], Velocity] | None = None,
 ) -> torch.Tensor:
     """``n`` images in [0, 1]; ``labels`` (one per image) for class-conditional models. ``guidance``
-    defaults to the run's own ``sample`` section; AutoGuidance uses ``weak_model`` (see ``load_guide``)."""
+    defaults to the run's own ``sample`` section; AutoGuidance uses ``weak_model`` (see ``load_guide``).
+    ``steer(velocity, rows)`` may wrap the velocity of the batch holding ``rows`` (e.g. attribute guidance)."""
     guidance = guidance or config.sample
     guidance.validate()
     if model.num_classes:
@@ -98,6 +101,8 @@ def generate(
             count = min(batch_size, n - start)
             y = labels[start : start + count] if model.num_classes else None
             velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
+            if steer is not None:
+                velocity = steer(velocity, slice(start, start + count))
             noise = torch.randn((count, *rae.latent_shape), generator=generator)
             latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / steps))
             images.append(rae.decode(latents))

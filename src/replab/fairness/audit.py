@@ -117,6 +117,7 @@ def per_group_quality(images: torch.Tensor, oracle: np.ndarray, predicted: np.nd
 def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
     guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
+    guide_probe: str | Path | None = None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
 ) -> dict:  # fmt: skip
     """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples)."""
     model, config, rae = load_diffusion(run_folder)
@@ -132,11 +133,16 @@ def audit(
                 "guidance": asdict(guidance), "fair": fair}  # fmt: skip
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
+            steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
-                                                 probe=probe, probe_info=info, seed=seed)  # fmt: skip
+                                                 probe=probe, probe_info=info, seed=seed, guide_probe=steering,
+                                                 guide_scale=guide_scale, guide_window=guide_window)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
+            if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
+                assigned = np.array(cost.pop("assigned"))
+                cost["hit_rate"] = float((auditor_groups(attribute, images, labels, info) == assigned).mean())
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance),
                       fair=fair, mitigation=cost)  # fmt: skip
         (run.artifacts / "audit.json").write_text(json.dumps(report, indent=1))

@@ -141,13 +141,17 @@ def _probe_info(config: ProbeConfig, rule: ToneRule, true: torch.Tensor, predict
 
 
 @torch.no_grad()
-def predict(probe: AttributeProbe, latents: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    return torch.cat([probe(latents[i : i + batch_size]).argmax(-1) for i in range(0, len(latents), batch_size)])
-
-
-@torch.no_grad()
 def posteriors(probe: AttributeProbe, latents: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    return torch.cat([probe(latents[i : i + batch_size]).softmax(-1) for i in range(0, len(latents), batch_size)])
+    """The probe's posteriors on clean latents (a noise-aware probe read at t = 0)."""
+    out = []
+    for i in range(0, len(latents), batch_size):
+        z = latents[i : i + batch_size]
+        out.append(probe(z, torch.zeros(len(z)) if probe.spec.noise_aware else None).softmax(-1))
+    return torch.cat(out)
+
+
+def predict(probe: AttributeProbe, latents: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    return posteriors(probe, latents, batch_size).argmax(-1)
 
 
 def load_probe(folder: str | Path, rae_run: str | Path | None = None) -> tuple[AttributeProbe, dict]:

@@ -8,10 +8,10 @@ import torch
 from replab.diffusion.sample import generate, load_guide
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
-from replab.fairness.mitigate import balanced_labels, importance_resample
+from replab.fairness.mitigate import assign_quota, balanced_labels, importance_resample, probe_guidance
 from replab.fairness.probe import predict
 
-FAIR_MODES = ("none", "balanced", "resample")
+FAIR_MODES = ("none", "balanced", "resample", "guidance", "guidance-batch")
 
 
 def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
@@ -21,8 +21,10 @@ def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
 def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
+    guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
-    """``n`` images, the class label each was drawn for, and what the correction cost."""
+    """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
+    group each sample was steered to, ``assigned``)."""
     weak = load_guide(guidance)
     if mode == "none":
         labels = class_cycle(model, n)
@@ -52,4 +54,20 @@ def fair_generate(
         confusion = np.array(probe_info["confusion"])
         (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
         return images, (labels if model.num_classes else None), info
+    if mode in ("guidance", "guidance-batch"):
+        if guide_probe is None or not guide_probe.spec.noise_aware:
+            raise ConfigError(f"--fair {mode} needs a noise-aware probe (probe.noise_aware=true): --guide-probe")
+        labels = class_cycle(model, n)
+        assigned = assign_quota(target, n, seed) if mode == "guidance" else None
+
+        def steer(velocity, rows: slice):
+            mine = assigned[rows] if assigned is not None else None
+            return probe_guidance(velocity, guide_probe, mine, target, guide_scale, guide_window)
+
+        images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed,
+                          steer=steer)  # fmt: skip
+        info = {"draws_per_kept": 1.0, "scale": guide_scale, "window": list(guide_window)}
+        if assigned is not None:
+            info["assigned"] = assigned.tolist()
+        return images, labels, info
     raise ConfigError(f"--fair: unknown '{mode}'; valid: {', '.join(FAIR_MODES)}")
