@@ -76,3 +76,25 @@ def test_probe_guidance_pushes_each_sample_towards_its_group_inside_the_window()
     assert torch.equal(guided(x, 0.9), torch.zeros_like(x))  # outside the window: untouched
     batch = probe_guidance(lambda x, t: torch.zeros_like(x), _FakeNoiseAwareProbe(), None, np.array([0.2, 0.8]), 1.0)
     assert (batch(x, 0.5).flatten(1).mean(1) < 0).all()  # the batch is pulled towards the 80 % group
+
+
+def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_labels():
+    from replab.fairness.mitigate import density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+    means = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])  # the two groups differ in their features
+
+    def features(groups):
+        return means[groups] + torch.randn(len(groups), 2, generator=gen)
+
+    reference = features(torch.tensor([0, 1] * 150))  # a small balanced real set
+
+    def draw(count, _):
+        groups = (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0
+        return (groups,), features(groups)
+
+    (kept,), info = density_ratio_resample(draw, reference, n=1500, seed=0)
+    before = 0.1
+    after = (kept == 0).float().mean().item()
+    assert abs(after - 0.5) < 0.5 * abs(before - 0.5)  # the fairness discrepancy at least halved
+    assert info["draws_per_kept"] > 1

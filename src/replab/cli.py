@@ -212,8 +212,9 @@ def _fairness_parser(verbs) -> None:
     p.add_argument(
         "--target", default="", help="uniform | reference | a JSON list of shares (default: the attribute's)"
     )
-    p.add_argument("--fair", default="none", choices=["none", "balanced", "resample", "guidance", "guidance-batch"],
-                   help="sampling-time correction")  # fmt: skip
+    p.add_argument("--fair", default="none", help="sampling-time correction: none, balanced, resample, guidance, "
+                   "guidance-batch, ratio")  # fmt: skip
+    p.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the balanced real reference set's size")
     p.add_argument("--guide-probe", default=None, help="a noise-aware probe for --fair guidance / guidance-batch")
     p.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
     p.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
@@ -403,7 +404,8 @@ def _fairness(args: argparse.Namespace) -> None:
     if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
         raise ConfigError(f"--guide-window {args.guide_window!r}: expected a,b with 0 <= a < b <= 1")
     report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
-                   guide_probe=args.guide_probe, guide_scale=args.guide_scale, guide_window=window)  # fmt: skip
+                   guide_probe=args.guide_probe, guide_scale=args.guide_scale, guide_window=window,
+                   reference_n=args.reference_n)  # fmt: skip
     print(format_report(report))
 
 

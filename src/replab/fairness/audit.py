@@ -30,6 +30,7 @@ from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
 from replab.fairness.attributes import ToneRule, class_groups
+from replab.fairness.mitigate import quotas
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
 from replab.fairness.sample import fair_generate
 from replab.metrics import fairness as fm
@@ -76,6 +77,20 @@ def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | 
     return class_groups(predicted).numpy()
 
 
+def reference_images(
+    attribute: str, info: dict, rae_run: Path, target: np.ndarray, size: int, seed: int
+) -> torch.Tensor:
+    """A small reference set of real *training* images whose attribute follows ``target`` (tone: class-balanced
+    too): the one place a human's attribute labels enter label-free density-ratio resampling."""
+    train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
+    groups = auditor_groups(attribute, train.float(), train.labels, info)
+    rng = np.random.default_rng(seed)
+    picks = [
+        rng.choice(np.flatnonzero(groups == g), count, replace=False) for g, count in enumerate(quotas(target, size))
+    ]
+    return train.float(torch.from_numpy(np.concatenate(picks)))
+
+
 def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, seed: int) -> dict:
     """Shares with Wilson intervals and the scalar metrics with bootstrap intervals, for hard group labels."""
     k, n = len(target), len(groups)
@@ -118,6 +133,7 @@ def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
     guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
     guide_probe: str | Path | None = None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    reference_n: int = 500,
 ) -> dict:  # fmt: skip
     """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples)."""
     model, config, rae = load_diffusion(run_folder)
@@ -134,9 +150,11 @@ def audit(
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
+            reference = reference_images(attribute, info, rae_run, goal, reference_n, seed) if fair == "ratio" else None
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
                                                  probe=probe, probe_info=info, seed=seed, guide_probe=steering,
-                                                 guide_scale=guide_scale, guide_window=guide_window)  # fmt: skip
+                                                 guide_scale=guide_scale, guide_window=guide_window,
+                                                 reference=reference)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)

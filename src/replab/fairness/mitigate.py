@@ -125,3 +125,60 @@ def assign_quota(target: np.ndarray, n: int, seed: int = 0) -> torch.Tensor:
     """Each of ``n`` samples' group, meeting the target's quotas exactly, in a seeded order."""
     groups = np.repeat(np.arange(len(target)), quotas(target, n))
     return torch.from_numpy(groups)[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+
+
+def pooled_features(latents: torch.Tensor) -> torch.Tensor:
+    """Label-free features of RAE latents ``[B, C, h, w]``: per-channel mean and std over the tokens."""
+    flat = latents.flatten(2)
+    return torch.cat([flat.mean(2), flat.std(2)], 1)
+
+
+def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: int = 300, l2: float = 1e-2):
+    """A logistic regression telling reference (real, balanced) from generated features; returns
+    r(f) ≈ p_reference(f) / p_generated(f), the density ratio (fairgen's idea, here at sampling time)."""
+    mean, std = generated.mean(0), generated.std(0) + 1e-6
+    x = torch.cat([generated, reference]).sub(mean).div(std)
+    y = torch.cat([torch.zeros(len(generated)), torch.ones(len(reference))])
+    weight = torch.where(y == 1, len(generated) / len(reference), 1.0)  # as if both sets were the same size
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, weight=weight)
+                + l2 * w.square().sum())  # fmt: skip
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    w, b = w.detach(), b.detach()
+    return lambda f: torch.exp(((f - mean) / std) @ w + b)
+
+
+def density_ratio_resample(
+    draw: Callable[[int, int], tuple[tuple[torch.Tensor, ...], torch.Tensor]],
+    reference: torch.Tensor,
+    n: int,
+    batch: int = 500,
+    clip_quantile: float = 0.98,
+    max_draws: int = 100_000,
+    seed: int = 0,
+) -> tuple[tuple[torch.Tensor, ...], dict]:
+    """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch; ``draw``
+    returns (tensors, label-free features). Weights are capped at their ``clip_quantile`` (the cost bound)."""
+    rng = np.random.default_rng(seed)
+    kept, drawn, index, ratio, cap = [], 0, 0, None, None
+    while sum(len(k[0]) for k in kept) < n:
+        if drawn >= max_draws:
+            raise ConfigError(f"density-ratio resampling drew {drawn} candidates without keeping {n}")
+        items, features = draw(batch, index)
+        index, drawn = index + 1, drawn + len(features)
+        if ratio is None:
+            ratio = fit_density_ratio(features, reference)
+            cap = float(torch.quantile(ratio(features), clip_quantile))
+        accept = (ratio(features).clamp(max=cap) / cap).numpy()
+        keep = torch.from_numpy(rng.random(len(features)) < accept)
+        kept.append(tuple(item[keep] for item in items))
+    out = tuple(torch.cat(parts)[:n] for parts in zip(*kept))
+    return out, {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n, "weight_cap": cap}

@@ -8,10 +8,17 @@ import torch
 from replab.diffusion.sample import generate, load_guide
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
-from replab.fairness.mitigate import assign_quota, balanced_labels, importance_resample, probe_guidance
+from replab.fairness.mitigate import (
+    assign_quota,
+    balanced_labels,
+    density_ratio_resample,
+    importance_resample,
+    pooled_features,
+    probe_guidance,
+)
 from replab.fairness.probe import predict
 
-FAIR_MODES = ("none", "balanced", "resample", "guidance", "guidance-batch")
+FAIR_MODES = ("none", "balanced", "resample", "guidance", "guidance-batch", "ratio")
 
 
 def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
@@ -22,6 +29,7 @@ def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
     guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    reference: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
     group each sample was steered to, ``assigned``)."""
@@ -53,6 +61,24 @@ def fair_generate(
 
         confusion = np.array(probe_info["confusion"])
         (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
+        return images, (labels if model.num_classes else None), info
+    if mode == "ratio":
+        if reference is None:
+            raise ConfigError("--fair ratio resamples towards a balanced reference set of real images: give one")
+        with torch.no_grad():
+            ref_features = pooled_features(
+                torch.cat([rae.encode(reference[i : i + 500]) for i in range(0, len(reference), 500)])
+            )
+
+        def draw_features(count: int, index: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+            labels = class_cycle(model, count, index * count)
+            images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
+                              seed=seed + 1000 * index)  # fmt: skip
+            with torch.no_grad():
+                features = pooled_features(rae.encode(images))
+            return (images, labels if labels is not None else torch.full((count,), -1)), features
+
+        (images, labels), info = density_ratio_resample(draw_features, ref_features, n, batch=batch, seed=seed)
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
         if guide_probe is None or not guide_probe.spec.noise_aware:
