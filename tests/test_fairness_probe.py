@@ -78,6 +78,13 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
     assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--fair", "guidance",
                  "--guide-probe", str(probe), "--out", str(tmp_path / "g2")]) != 0  # fmt: skip
     assert "noise-aware probe" in capsys.readouterr().err
+    assert main(["diffusion", "sample", "--run", str(dit), "--n", "12", "--steps", "2", "--fair", "ratio",
+                 "--probe", str(probe), "--reference-n", "40", "--out", str(tmp_path / "ratio.png")]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "ratio.json").read_text())["draws_per_kept"] >= 1
+    from replab.fairness.tradeoff import pareto_front
+
+    points = [{"fairness_discrepancy": d, "fd_fmnist": f} for d, f in [(0.1, 5), (0.2, 4), (0.3, 6), (0.1, 5)]]
+    assert pareto_front(points) == [0, 1, 3]  # (0.3, 6) is beaten; ties both stay
     (tmp_path / "t.json").write_text("[0.7, 0.2]")
     assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--target", str(tmp_path / "t.json"),
                  "--out", str(tmp_path / "a2")]) != 0  # fmt: skip

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spin-waiting halves throughput under contention
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -88,6 +89,8 @@ def _diffusion_parser(verbs) -> None:
     p.add_argument("--run", required=True, help="a diffusion run folder")
     p.add_argument("--n", type=int, default=64, help="images (rounded down to whole rows of classes)")
     _add_guidance(p)
+    _add_fair(p)
+    p.add_argument("--probe", default=None, help="the attribute probe --fair resample reads (replab fairness probe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="grid PNG")
     p = verbs.add_parser("import-official", help="a released official DiT-DH/LightningDiT checkpoint → a replab run")
@@ -209,18 +212,38 @@ def _fairness_parser(verbs) -> None:
     p.add_argument("--run", required=True, help="a diffusion run folder")
     p.add_argument("--probe", required=True, help="a probe folder (replab fairness probe) for the run's RAE")
     p.add_argument("--n", type=int, default=1000, help="samples, class-balanced")
-    p.add_argument(
-        "--target", default="", help="uniform | reference | a JSON list of shares (default: the attribute's)"
-    )
-    p.add_argument("--fair", default="none", help="sampling-time correction: none, balanced, resample, guidance, "
-                   "guidance-batch, ratio")  # fmt: skip
-    p.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the balanced real reference set's size")
-    p.add_argument("--guide-probe", default=None, help="a noise-aware probe for --fair guidance / guidance-batch")
-    p.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
-    p.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
+    _add_fair(p)
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
+    p = verbs.add_parser("tradeoff", help="fairness discrepancy vs FD-fmnist over CFG, guidance and resampling")
+    p.add_argument("--run", required=True, help="a diffusion run folder")
+    p.add_argument("--probe", required=True, help="the auditing probe")
+    p.add_argument("--guide-probe", default=None, help="a noise-aware probe: adds the guidance-scale sweep")
+    p.add_argument("--n", type=int, default=1000, help="samples per point")
+    p.add_argument("--target", default="", help="uniform | reference | a JSON list of shares")
+    p.add_argument("--out", required=True, help="the trade-off folder (one audit run per point)")
+
+
+def _add_fair(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="", help="uniform | reference | a JSON list of shares (default: the "
+                        "attribute's)")  # fmt: skip
+    parser.add_argument("--fair", default="none", help="sampling-time correction: none, balanced, resample, "
+                        "guidance, guidance-batch, ratio")  # fmt: skip
+    parser.add_argument("--guide-probe", default=None, help="a noise-aware probe for --fair guidance / guidance-batch")
+    parser.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
+    parser.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
+    parser.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the real reference set's size")
+
+
+def _guide_window(text: str) -> tuple[float, float]:
+    try:
+        window = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        window = ()
+    if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
+        raise ConfigError(f"--guide-window {text!r}: expected a,b with 0 <= a < b <= 1")
+    return window  # type: ignore[return-value]
 
 
 PARSERS = {
@@ -287,6 +310,14 @@ def _diffusion(args: argparse.Namespace) -> None:
         from replab.diffusion.official import import_official
 
         import_official(args.ckpt, args.config, args.rae, args.out, args.autoguidance)
+    elif args.fair != "none":
+        from replab.fairness.sample import fair_sample_grid
+
+        guidance = _guidance(args, sample.run_guidance(args.run))
+        path = fair_sample_grid(args.run, args.n, args.out, args.fair, args.target, args.probe, guidance, args.seed,
+                                args.guide_probe, args.guide_scale, _guide_window(args.guide_window),
+                                args.reference_n)  # fmt: skip
+        print(f"samples: {path} (what the correction cost: {Path(path).with_suffix('.json')})")
     else:
         guidance = _guidance(args, sample.run_guidance(args.run))
         print(f"samples: {sample.sample_grid(args.run, args.n, args.out, guidance=guidance, seed=args.seed)}")
@@ -392,21 +423,21 @@ def _fairness(args: argparse.Namespace) -> None:
         from replab.fairness.probe import ProbeConfig, train_probe
 
         train_probe(_config(ProbeConfig, "fairness", args, [f"rae={args.rae}"] if args.rae else []), args.out)
-        return
-    from replab.diffusion.sample import run_guidance
-    from replab.fairness.audit import audit, format_report
+    elif args.verb == "tradeoff":
+        from replab.fairness.tradeoff import tradeoff
 
-    guidance = _guidance(args, run_guidance(args.run))
-    try:
-        window = tuple(float(v) for v in args.guide_window.split(","))
-    except ValueError:
-        window = ()
-    if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
-        raise ConfigError(f"--guide-window {args.guide_window!r}: expected a,b with 0 <= a < b <= 1")
-    report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
-                   guide_probe=args.guide_probe, guide_scale=args.guide_scale, guide_window=window,
-                   reference_n=args.reference_n)  # fmt: skip
-    print(format_report(report))
+        result = tradeoff(args.run, args.probe, args.out, args.n, args.target, guide_probe=args.guide_probe)
+        for point in result["points"]:
+            print({k: v for k, v in point.items() if k != "ci"})
+    else:
+        from replab.diffusion.sample import run_guidance
+        from replab.fairness.audit import audit, format_report
+
+        guidance = _guidance(args, run_guidance(args.run))
+        report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
+                       guide_probe=args.guide_probe, guide_scale=args.guide_scale,
+                       guide_window=_guide_window(args.guide_window), reference_n=args.reference_n)  # fmt: skip
+        print(format_report(report))
 
 
 COMMANDS = {"rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,

@@ -110,6 +110,22 @@ def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, see
     return out
 
 
+def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
+    """FD-fmnist of all samples against the real test split (balanced in tone by construction)."""
+    net, _ = load_feature_net()
+    return frechet_from_features(extract_features(net, real), extract_features(net, images))
+
+
+def training_shares(config, attribute: str, k: int) -> np.ndarray:
+    """The attribute's shares in the data the generator learned: its ``subset`` benchmark's, else the real data's."""
+    record = Path(config.subset) / "benchmark.json" if config.subset else None
+    if record is not None and record.exists():
+        info = json.loads(record.read_text())
+        if info.get("attribute") == attribute:
+            return np.array(list(info["shares"].values()))
+    return default_target(attribute, k)
+
+
 def per_group_quality(images: torch.Tensor, oracle: np.ndarray, predicted: np.ndarray, real: torch.Tensor,
                       real_groups: np.ndarray, k: int) -> list[dict]:  # fmt: skip
     """Precision/recall of the probe per group and FD-fmnist of each group at matched N (the smallest group's)."""
@@ -161,8 +177,11 @@ def audit(
             if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
                 assigned = np.array(cost.pop("assigned"))
                 cost["hit_rate"] = float((auditor_groups(attribute, images, labels, info) == assigned).mean())
+        train_shares = training_shares(config, attribute, len(goal))
+        amplification = (np.array(report["auditor"]["p"]) / train_shares).tolist()
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance),
-                      fair=fair, mitigation=cost)  # fmt: skip
+                      fair=fair, mitigation=cost, training_shares=train_shares.tolist(),
+                      amplification=amplification)  # fmt: skip
         (run.artifacts / "audit.json").write_text(json.dumps(report, indent=1))
         (run.artifacts / "audit.md").write_text(format_report(report))
         plot_report(report, run.artifacts / "audit.png")
@@ -186,6 +205,7 @@ def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae
         "ambiguous_share": float((post.max(1) < AMBIGUOUS).mean()),
         "by_group": per_group_quality(images, oracle, predicted, test.float(), real_groups, k),
         "probe_accuracy_on_samples": float((predicted == oracle).mean()),
+        "fd_fmnist_vs_test": overall_fd(images, test.float()),
     }
     try:
         corrected = fm.corrected_interval(predicted, *held_out_pairs(info), k=k, n_boot=n_boot, seed=seed)
@@ -224,6 +244,8 @@ def format_report(report: dict) -> str:
               f"normalised entropy {a['normalised_entropy']['value']:.4f}; "
               f"minority coverage {a['minority_coverage']['value']:.3f}; difference {a['difference']:.3f}; "
               f"ratio {a['ratio']:.3f}",
+              f"FD-fmnist against the test split {report['fd_fmnist_vs_test']:.2f}; amplification p_gen / p_train "
+              + ", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"])),
               f"probe accuracy on these samples (against the auditor) {report['probe_accuracy_on_samples']:.3f}; "
               f"ambiguous probe predictions {report['ambiguous_share']:.3f}"]  # fmt: skip
     return "\n".join(lines) + "\n"

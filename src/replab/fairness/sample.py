@@ -97,3 +97,35 @@ def fair_generate(
             info["assigned"] = assigned.tolist()
         return images, labels, info
     raise ConfigError(f"--fair: unknown '{mode}'; valid: {', '.join(FAIR_MODES)}")
+
+
+def fair_sample_grid(
+    run_folder, n: int, out, mode: str, target: str = "", probe_folder=None, guidance: GuidanceConfig | None = None,
+    seed: int = 0, guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    reference_n: int = 500,
+):  # fmt: skip
+    """``replab diffusion sample --fair MODE``: a grid PNG of corrected samples and, beside it, what it cost."""
+    import json
+    from pathlib import Path
+
+    from replab.core.images import save_grid
+    from replab.diffusion.sample import load_diffusion, resolve_rae
+    from replab.fairness.audit import read_target, reference_images
+    from replab.fairness.probe import load_probe
+
+    model, config, rae = load_diffusion(run_folder)
+    rae_run = resolve_rae(config.rae, Path(run_folder))
+    probe, info = load_probe(probe_folder, rae_run) if probe_folder else (None, None)
+    attribute = info["spec"]["attribute"] if info else "group"
+    goal = read_target(target, attribute, len(info["groups"]) if info else 4)
+    steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
+    reference = reference_images(attribute, info, rae_run, goal, reference_n, seed) if mode == "ratio" else None
+    guidance = guidance or config.sample
+    images, _, cost = fair_generate(model, rae, config, n=n, mode=mode, target=goal, guidance=guidance, probe=probe,
+                                    probe_info=info, seed=seed, guide_probe=steering, guide_scale=guide_scale,
+                                    guide_window=guide_window, reference=reference)  # fmt: skip
+    cost.pop("assigned", None)
+    rows = [images[i : i + 10] for i in range(0, len(images), 10)]
+    path = save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)
+    Path(out).with_suffix(".json").write_text(json.dumps({"fair": mode, "target": goal.tolist(), **cost}, indent=1))
+    return path
