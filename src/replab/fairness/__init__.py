@@ -1,7 +1,16 @@
-"""Fair diffusion (system 4): attributes an auditor computes exactly, skewed benchmarks with a known truth,
-and (``replab.metrics.fairness``) distribution metrics with intervals that account for classifier error."""
+"""Fair diffusion (system 4): attributes an auditor computes exactly, skewed benchmarks with a known truth, an
+attribute probe on RAE tokens, audits with intervals that account for the probe's errors
+(``replab.metrics.fairness``), and sampling-time corrections graded by the auditor."""
 
 from replab.fairness.attributes import GROUPS, TONE_GROUPS, ToneRule, class_groups, foreground_tone
+from replab.fairness.audit import audit, format_report
 from replab.fairness.benchmark import PRESETS, make_skew
+from replab.fairness.probe import AttributeProbe, ProbeConfig, load_probe, train_probe
+from replab.fairness.sample import FAIR_MODES, fair_generate
+from replab.fairness.tradeoff import tradeoff
 
-__all__ = ["GROUPS", "PRESETS", "TONE_GROUPS", "ToneRule", "class_groups", "foreground_tone", "make_skew"]
+__all__ = [
+    "FAIR_MODES", "GROUPS", "PRESETS", "TONE_GROUPS", "AttributeProbe", "ProbeConfig", "ToneRule", "audit",
+    "class_groups", "fair_generate", "foreground_tone", "format_report", "load_probe", "make_skew", "tradeoff",
+    "train_probe",
+]  # fmt: skip
