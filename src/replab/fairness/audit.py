@@ -28,67 +28,14 @@ from replab.core.data import DataConfig, load_images
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
-from replab.errors import ConfigError
-from replab.fairness.attributes import ToneRule, class_groups
-from replab.fairness.mitigate import quotas
+from replab.fairness.auditor import auditor_groups, default_target, read_target, reference_images
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
 from replab.fairness.sample import fair_generate
 from replab.metrics import fairness as fm
 from replab.metrics.features import extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
 
-REFERENCE_GROUPS = np.array([0.4, 0.2, 0.3, 0.1])  # tops, bottoms, footwear, bags in Fashion-MNIST
 AMBIGUOUS = 0.6  # a probe posterior whose largest entry is below this counts as ambiguous
-
-
-def default_target(attribute: str, k: int) -> np.ndarray:
-    return REFERENCE_GROUPS if attribute == "group" else np.full(k, 1 / k)
-
-
-def read_target(spec: str, attribute: str, k: int) -> np.ndarray:
-    """``uniform``, ``reference`` (the real data's shares) or a JSON file with a list of K shares."""
-    if spec in ("", "default"):
-        target = default_target(attribute, k)
-    elif spec == "uniform":
-        target = np.full(k, 1 / k)
-    elif spec == "reference":
-        target = default_target("group", k) if attribute == "group" else np.full(k, 1 / k)
-    else:
-        try:
-            target = np.asarray(json.loads(Path(spec).read_text()), dtype=float)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--target {spec}: not 'uniform', 'reference' or a JSON list of shares ({exc})") from exc
-    try:
-        return fm.check_target(target, k)
-    except ValueError as exc:
-        raise ConfigError(f"--target {spec}: {exc}") from exc
-
-
-def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | None, info: dict) -> np.ndarray:
-    """The attribute by the independent auditor: the pixel rule (tone; with the class the sample was drawn for,
-    or the FD-fmnist classifier's class when unconditional) or the classifier's class (group)."""
-    if attribute == "tone" and labels is not None:
-        return ToneRule(info["tone_thresholds"]).groups(images, labels).numpy()
-    net, _ = load_feature_net()
-    with torch.no_grad():
-        predicted = torch.cat([net(images[i : i + 500]).argmax(-1) for i in range(0, len(images), 500)])
-    if attribute == "tone":
-        return ToneRule(info["tone_thresholds"]).groups(images, predicted).numpy()
-    return class_groups(predicted).numpy()
-
-
-def reference_images(
-    attribute: str, info: dict, rae_run: Path, target: np.ndarray, size: int, seed: int
-) -> torch.Tensor:
-    """A small reference set of real *training* images whose attribute follows ``target`` (tone: class-balanced
-    too): the one place a human's attribute labels enter label-free density-ratio resampling."""
-    train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
-    groups = auditor_groups(attribute, train.float(), train.labels, info)
-    rng = np.random.default_rng(seed)
-    picks = [
-        rng.choice(np.flatnonzero(groups == g), count, replace=False) for g, count in enumerate(quotas(target, size))
-    ]
-    return train.float(torch.from_numpy(np.concatenate(picks)))
 
 
 def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, seed: int) -> dict:

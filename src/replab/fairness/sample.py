@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -25,6 +27,26 @@ def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
     return (torch.arange(start, start + count) % model.num_classes) if model.num_classes else None
 
 
+def _candidates(model, rae, config, guidance: GuidanceConfig, weak, seed: int, read: Callable):
+    """A ``draw(count, index)`` for the resamplers: fresh class-cycled samples, their labels and ``read`` of
+    their latents."""
+
+    def draw(count: int, index: int):
+        labels = class_cycle(model, count, index * count)
+        images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
+                          seed=seed + 1000 * index)  # fmt: skip
+        with torch.no_grad():
+            values = read(rae.encode(images))
+        return (images, labels if labels is not None else torch.full((count,), -1)), values
+
+    return draw
+
+
+def _encode(rae, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([rae.encode(images[i : i + 500]) for i in range(0, len(images), 500)])
+
+
 def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
@@ -34,69 +56,50 @@ def fair_generate(
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
     group each sample was steered to, ``assigned``)."""
     weak = load_guide(guidance)
-    if mode == "none":
-        labels = class_cycle(model, n)
-        return (
-            generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed),
-            labels,
-            {},
-        )
-    if mode == "balanced":
-        if not model.num_classes:
+    if mode in ("none", "balanced"):
+        if mode == "balanced" and not model.num_classes:
             raise ConfigError("--fair balanced conditions on class labels: this model is unconditional")
-        labels = balanced_labels(target, n, seed)
+        labels = balanced_labels(target, n, seed) if mode == "balanced" else class_cycle(model, n)
         images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed)
-        return images, labels, {"draws_per_kept": 1.0}
-    if mode == "resample":
-        if probe is None or probe_info is None:
+        return images, labels, ({"draws_per_kept": 1.0} if mode == "balanced" else {})
+    if mode in ("resample", "ratio"):
+        if mode == "resample" and (probe is None or probe_info is None):
             raise ConfigError("--fair resample reads the attribute with a probe: give --probe")
-
-        def draw(count: int, index: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
-            labels = class_cycle(model, count, index * count)
-            images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
-                              seed=seed + 1000 * index)  # fmt: skip
-            with torch.no_grad():
-                predicted = predict(probe, rae.encode(images)).numpy()
-            return (images, labels if labels is not None else torch.full((count,), -1)), predicted
-
-        confusion = np.array(probe_info["confusion"])
-        (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
-        return images, (labels if model.num_classes else None), info
-    if mode == "ratio":
-        if reference is None:
+        if mode == "ratio" and reference is None:
             raise ConfigError("--fair ratio resamples towards a balanced reference set of real images: give one")
-        with torch.no_grad():
-            ref_features = pooled_features(
-                torch.cat([rae.encode(reference[i : i + 500]) for i in range(0, len(reference), 500)])
-            )
-
-        def draw_features(count: int, index: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-            labels = class_cycle(model, count, index * count)
-            images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
-                              seed=seed + 1000 * index)  # fmt: skip
-            with torch.no_grad():
-                features = pooled_features(rae.encode(images))
-            return (images, labels if labels is not None else torch.full((count,), -1)), features
-
-        (images, labels), info = density_ratio_resample(draw_features, ref_features, n, batch=batch, seed=seed)
+        if mode == "resample":
+            draw = _candidates(model, rae, config, guidance, weak, seed, lambda z: predict(probe, z).numpy())
+            confusion = np.array(probe_info["confusion"])
+            (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
+        else:
+            draw = _candidates(model, rae, config, guidance, weak, seed, pooled_features)
+            features = pooled_features(_encode(rae, reference))
+            (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, seed=seed)
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
-        if guide_probe is None or not guide_probe.spec.noise_aware:
-            raise ConfigError(f"--fair {mode} needs a noise-aware probe (probe.noise_aware=true): --guide-probe")
-        labels = class_cycle(model, n)
-        assigned = assign_quota(target, n, seed) if mode == "guidance" else None
-
-        def steer(velocity, rows: slice):
-            mine = assigned[rows] if assigned is not None else None
-            return probe_guidance(velocity, guide_probe, mine, target, guide_scale, guide_window)
-
-        images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed,
-                          steer=steer)  # fmt: skip
-        info = {"draws_per_kept": 1.0, "scale": guide_scale, "window": list(guide_window)}
-        if assigned is not None:
-            info["assigned"] = assigned.tolist()
-        return images, labels, info
+        return _guided(
+            model, rae, config, n, mode, target, guidance, weak, seed, guide_probe, guide_scale, guide_window
+        )
     raise ConfigError(f"--fair: unknown '{mode}'; valid: {', '.join(FAIR_MODES)}")
+
+
+def _guided(model, rae, config, n, mode, target, guidance, weak, seed, guide_probe, scale, window):
+    if guide_probe is None or not guide_probe.spec.noise_aware:
+        raise ConfigError(f"--fair {mode} needs a noise-aware probe (probe.noise_aware=true): --guide-probe")
+    labels = class_cycle(model, n)
+    assigned = assign_quota(target, n, seed) if mode == "guidance" else None
+
+    def steer(velocity, rows: slice):
+        mine = assigned[rows] if assigned is not None else None
+        return probe_guidance(velocity, guide_probe, mine, target, scale, window)
+
+    images = generate(
+        model, rae, config, n=n, labels=labels, guidance=guidance, weak_model=weak, seed=seed, steer=steer
+    )
+    info = {"draws_per_kept": 1.0, "scale": scale, "window": list(window)}
+    if assigned is not None:
+        info["assigned"] = assigned.tolist()
+    return images, labels, info
 
 
 def fair_sample_grid(
@@ -110,7 +113,7 @@ def fair_sample_grid(
 
     from replab.core.images import save_grid
     from replab.diffusion.sample import load_diffusion, resolve_rae
-    from replab.fairness.audit import read_target, reference_images
+    from replab.fairness.auditor import read_target, reference_images
     from replab.fairness.probe import load_probe
 
     model, config, rae = load_diffusion(run_folder)

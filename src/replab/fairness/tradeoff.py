@@ -16,7 +16,8 @@ import numpy as np
 
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, run_guidance
-from replab.fairness.audit import audit, read_target, training_shares
+from replab.fairness.audit import audit, training_shares
+from replab.fairness.auditor import read_target
 from replab.fairness.probe import load_probe
 
 
