@@ -74,3 +74,17 @@ def test_bad_input_is_refused_with_the_reason():
         fm.invert_confusion(np.array([0.5, 0.5]), np.array([[0.5, 0.5], [0.5, 0.5]]))
     with pytest.raises(fm.ProbeTooWeak, match="too weak"):
         fm.rogan_gladen(0.4, 0.55, 0.55)
+
+
+def test_per_class_flags_find_the_skewed_classes():
+    import torch
+
+    from replab.fairness.audit import per_class_shares
+
+    rng = np.random.default_rng(0)
+    labels = torch.arange(2000) % 10
+    skewed = {0, 2, 3, 5, 8}
+    oracle = np.array([int(rng.random() >= (0.09 if int(c) in skewed else 0.5)) for c in labels])
+    rows = per_class_shares(oracle, labels, np.array([0.5, 0.5]))
+    flagged = {r["class"] for r in rows if r["flagged"]}
+    assert skewed <= flagged and len(flagged - skewed) <= 1

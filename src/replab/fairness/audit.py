@@ -57,6 +57,22 @@ def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, see
     return out
 
 
+def per_class_shares(oracle: np.ndarray, labels: torch.Tensor, target: np.ndarray, level: float = 0.95) -> list[dict]:
+    """Each class's share of group 0 (the minority of the skew presets) with a Bonferroni-adjusted Wilson
+    interval over the classes; ``flagged`` when it excludes the target's share (a per-class skew detector)."""
+    from scipy.stats import norm
+
+    classes = labels.unique().tolist()
+    z = float(norm.ppf(1 - (1 - level) / (2 * len(classes))))
+    rows = []
+    for c in classes:
+        mine = oracle[(labels == c).numpy()]
+        low, high = fm.wilson_interval(int((mine == 0).sum()), len(mine), z)
+        rows.append({"class": int(c), "n": len(mine), "share": float((mine == 0).mean()), "ci": [low, high],
+                     "flagged": not low <= target[0] <= high})  # fmt: skip
+    return rows
+
+
 def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
     """FD-fmnist of all samples against the real test split (balanced in tone by construction)."""
     net, _ = load_feature_net()
@@ -154,6 +170,8 @@ def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae
         "probe_accuracy_on_samples": float((predicted == oracle).mean()),
         "fd_fmnist_vs_test": overall_fd(images, test.float()),
     }
+    if labels is not None:
+        report["by_class"] = per_class_shares(oracle, labels, goal)
     try:
         corrected = fm.corrected_interval(predicted, *held_out_pairs(info), k=k, n_boot=n_boot, seed=seed)
         report["probe_corrected"] = {key: corrected[key].tolist() for key in ("estimate", "low", "high")}
@@ -193,6 +211,8 @@ def format_report(report: dict) -> str:
               f"ratio {a['ratio']:.3f}",
               f"FD-fmnist against the test split {report['fd_fmnist_vs_test']:.2f}; amplification p_gen / p_train "
               + ", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"])),
+              "classes flagged (Bonferroni-adjusted 95 % Wilson interval of the first group's share excludes the "
+              "target): " + (", ".join(str(r["class"]) for r in report.get("by_class", []) if r["flagged"]) or "none"),
               f"probe accuracy on these samples (against the auditor) {report['probe_accuracy_on_samples']:.3f}; "
               f"ambiguous probe predictions {report['ambiguous_share']:.3f}"]  # fmt: skip
     return "\n".join(lines) + "\n"
