@@ -85,6 +85,9 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
 
     points = [{"fairness_discrepancy": d, "fd_fmnist": f} for d, f in [(0.1, 5), (0.2, 4), (0.3, 6), (0.1, 5)]]
     assert pareto_front(points) == [0, 1, 3]  # (0.3, 6) is beaten; ties both stay
+    with pytest.warns(UserWarning, match="fewer than 5 samples expected"):
+        main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--n", "8", "--steps", "2",
+              "--out", str(tmp_path / "small")])  # fmt: skip
     (tmp_path / "t.json").write_text("[0.7, 0.2]")
     assert main(["fairness", "audit", "--run", str(dit), "--probe", str(probe), "--target", str(tmp_path / "t.json"),
                  "--out", str(tmp_path / "a2")]) != 0  # fmt: skip
