@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -27,6 +28,7 @@ from replab.core.run import Run  # noqa: E402
 from replab.diffusion.evaluate import evaluate_fd, reference_fds  # noqa: E402
 from replab.diffusion.sample import run_guidance, sample_grid  # noqa: E402
 from replab.diffusion.train import DiffusionConfig, train_diffusion  # noqa: E402
+from replab.errors import CheckpointError  # noqa: E402
 from replab.rae.reconstruct import reconstruct  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent / "assets" / "runs"
@@ -82,7 +84,12 @@ def _fresh(out: Path, steps: int) -> dict:
     config = apply_overrides(
         config, [f"train.steps={steps}", "train.warmup_steps=20", "train.ckpt_every=50", "train_images=10000"]
     )
-    run = train_diffusion(config, out / "dit")
+    try:
+        run = train_diffusion(config, out / "dit")
+    except CheckpointError:  # the demo owns this folder: an earlier demo's run with another config is replaced
+        print(f"{out / 'dit'} holds a run from an earlier version of the demo; training it afresh")
+        shutil.rmtree(out / "dit")
+        run = train_diffusion(config, out / "dit")
     return {"run": run, "steps": steps, "grid": sample_grid(run, n=80, out=out / "fresh_samples.png"),
             "loss": _loss_plot(run, out / "fresh_loss.png")}  # fmt: skip
 
