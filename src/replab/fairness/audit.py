@@ -25,6 +25,7 @@ import torch
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
+from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
@@ -219,10 +220,7 @@ def format_report(report: dict) -> str:
 
 
 def plot_report(report: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names, a = report["groups"], report["auditor"]
     x = np.arange(len(names))
@@ -237,7 +235,4 @@ def plot_report(report: dict, path: Path) -> Path:
     ax.set_xticks(x, names)
     ax.set_ylabel("share of samples")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -69,22 +69,18 @@ def importance_resample(
 ) -> tuple[tuple[torch.Tensor, ...], dict]:
     """``n`` kept samples. ``draw(count, batch_index)`` returns (tensors that share their first dimension — the
     images, their labels —, the probe's predicted group of each); the kept rows of each tensor come back."""
-    rng = np.random.default_rng(seed)
-    kept, drawn, keep_p, index = [], 0, None, 0
-    while sum(len(k[0]) for k in kept) < n:
-        if drawn >= max_draws:
-            raise ConfigError(f"importance resampling drew {drawn} candidates without keeping {n}: the target is "
-                              "too far from what the generator makes")  # fmt: skip
-        items, predicted = draw(batch, index)
-        index, drawn = index + 1, drawn + len(predicted)
-        if keep_p is None:  # the pilot batch: the generator's error-corrected distribution
-            true_share = invert_confusion(group_distribution(predicted, len(target)), confusion)
-            keep_p = acceptance(target, true_share, confusion)
-        keep = torch.from_numpy(rng.random(len(predicted)) < keep_p[predicted])
-        kept.append(tuple(item[keep] for item in items))
-    out = tuple(torch.cat(parts)[:n] for parts in zip(*kept))
-    info = {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n, "pilot_true_share": true_share.tolist(),
-            "keep_probability_per_predicted_group": keep_p.tolist()}  # fmt: skip
+    state: dict = {}
+
+    def accept(predicted: np.ndarray) -> np.ndarray:
+        if not state:  # the pilot batch: the generator's error-corrected distribution
+            state["true_share"] = invert_confusion(group_distribution(predicted, len(target)), confusion)
+            state["keep"] = acceptance(target, state["true_share"], confusion)
+        return state["keep"][predicted]
+
+    out, info = _reject(draw, accept, n, batch, max_draws, seed, "importance resampling")
+    info.update(
+        pilot_true_share=state["true_share"].tolist(), keep_probability_per_predicted_group=state["keep"].tolist()
+    )
     return out, info
 
 
@@ -167,18 +163,30 @@ def density_ratio_resample(
 ) -> tuple[tuple[torch.Tensor, ...], dict]:
     """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch; ``draw``
     returns (tensors, label-free features). Weights are capped at their ``clip_quantile`` (the cost bound)."""
+    state: dict = {}
+
+    def accept(features: torch.Tensor) -> np.ndarray:
+        if not state:  # the pilot batch fits the ratio and its cap
+            state["ratio"] = fit_density_ratio(features, reference)
+            state["cap"] = float(torch.quantile(state["ratio"](features), clip_quantile))
+        return (state["ratio"](features).clamp(max=state["cap"]) / state["cap"]).numpy()
+
+    out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling")
+    return out, {**info, "weight_cap": state["cap"]}
+
+
+def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str):
+    """Rejection sampling: batches from ``draw`` until ``n`` rows are kept, each with probability ``accept``
+    of what ``draw`` returned beside the rows (predictions, features)."""
     rng = np.random.default_rng(seed)
-    kept, drawn, index, ratio, cap = [], 0, 0, None, None
+    kept, drawn, index = [], 0, 0
     while sum(len(k[0]) for k in kept) < n:
         if drawn >= max_draws:
-            raise ConfigError(f"density-ratio resampling drew {drawn} candidates without keeping {n}")
-        items, features = draw(batch, index)
-        index, drawn = index + 1, drawn + len(features)
-        if ratio is None:
-            ratio = fit_density_ratio(features, reference)
-            cap = float(torch.quantile(ratio(features), clip_quantile))
-        accept = (ratio(features).clamp(max=cap) / cap).numpy()
-        keep = torch.from_numpy(rng.random(len(features)) < accept)
+            raise ConfigError(f"{name} drew {drawn} candidates without keeping {n}: the target is too far from "
+                              "what the generator makes")  # fmt: skip
+        items, values = draw(batch, index)
+        index, drawn = index + 1, drawn + len(values)
+        keep = torch.from_numpy(rng.random(len(values)) < accept(values))
         kept.append(tuple(item[keep] for item in items))
     out = tuple(torch.cat(parts)[:n] for parts in zip(*kept))
-    return out, {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n, "weight_cap": cap}
+    return out, {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n}

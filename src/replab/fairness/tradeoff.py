@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, run_guidance
 from replab.fairness.audit import audit, training_shares
@@ -93,10 +94,7 @@ def tradeoff(
 
 
 def plot_tradeoff(result: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     points, front = result["points"], result["pareto"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -120,7 +118,4 @@ def plot_tradeoff(result: dict, path: Path) -> Path:
     ax.set_xlabel("FD-fmnist against the test split (lower is better)")
     ax.set_ylabel("fairness discrepancy (auditor, 95 % CI)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.judge.protocol import Backend, GenerationParams
 from replab.judge.task import Task, run_task
@@ -193,10 +194,7 @@ def report(summary: dict[str, Any]) -> str:
 
 
 def plot(summary: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [n for n in summary["table"] if n not in ("public", "held-out")]
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3.4))
@@ -209,7 +207,4 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_ylabel("fraction verified by execution")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
