@@ -70,6 +70,12 @@ def _rae_parser(verbs) -> None:
     p.add_argument("--out", default=None, help="grid PNG (default: <run>/artifacts/recon.png)")
     p.add_argument("--n", type=int, default=None, help="test images to evaluate (default: all)")
     p.add_argument("--grid", type=int, default=16, help="images shown in the grid")
+    p = verbs.add_parser("encode", help="write a split's latents to sharded files (resumable; torchrun splits shards)")
+    p.add_argument("--rae", required=True, help="the RAE run")
+    p.add_argument("--out", default=None, help="the cache folder (default: <rae>/latents/<split>-cache)")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--shard-size", type=int, default=1000, help="latents per shard file")
+    p.add_argument("--batch-size", type=int, default=256)
     p = verbs.add_parser("import-official", help="a released official RAE decoder + stat.pt → a replab RAE run")
     p.add_argument("--config", default=None, help="an official YAML whose stage_1 names the files (with --root)")
     p.add_argument("--root", default=None, help="the folder the official YAML's paths are relative to (default: .)")
@@ -202,6 +208,10 @@ def _data_parser(verbs) -> None:
     p.add_argument("--preset", required=True, choices=sorted(PRESETS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the benchmark folder (indices.json, benchmark.json)")
+    p = verbs.add_parser("shards", help="copy an image folder into WebDataset tar shards (with shards.json)")
+    p.add_argument("--src", required=True, help="an image folder (train/<class>/*.JPEG, or <class>/*)")
+    p.add_argument("--out", required=True, help="the shard folder to write")
+    p.add_argument("--per-shard", type=int, default=1000, help="samples per tar shard")
 
 
 def _fairness_parser(verbs) -> None:
@@ -253,7 +263,7 @@ PARSERS = {
     "judge": (_judge_parser, "DITING translation evaluation with LLM judges"),
     "embed": (_embed_parser, "LCO-EMB: generative LMs as embedding models"),
     "footprint": (_footprint_parser, "energy and carbon of runs"),
-    "data": (_data_parser, "benchmark data: skewed subsets for fairness audits"),
+    "data": (_data_parser, "data preparation: skewed subsets for fairness audits, tar shards"),
     "fairness": (_fairness_parser, "fair diffusion: attribute probes and audits"),
 }
 
@@ -293,6 +303,11 @@ def _rae(args: argparse.Namespace) -> None:
             if key not in found:
                 raise ConfigError(f"rae import-official: give {flag} (or --config with the official YAML)")
         import_official(out=args.out, **found)
+    elif args.verb == "encode":
+        from replab.rae.latent_cache import encode_to_cache, latents_dir
+
+        out = args.out or latents_dir(args.rae) / f"{args.split}-cache"
+        print(f"latents in {encode_to_cache(args.rae, out, args.split, args.shard_size, args.batch_size)}")
     else:
         from replab.rae.reconstruct import reconstruct
 
@@ -413,6 +428,12 @@ def _footprint(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
+    if args.verb == "shards":
+        from replab.core.image_files import write_shards
+
+        for folder in write_shards(args.src, args.out, args.per_shard):
+            print(f"wrote {folder}")
+        return
     from replab.fairness.benchmark import make_skew
 
     make_skew(args.preset, args.out, seed=args.seed)

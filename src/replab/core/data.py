@@ -1,6 +1,9 @@
-"""Image sources (Fashion-MNIST IDX, sklearn digits, a folder of images) and a deterministic batch order.
+"""Image sources (Fashion-MNIST IDX, sklearn digits, a folder of images, WebDataset tar shards) and a
+deterministic batch order.
 
-Images are held in memory as uint8 ``[N, C, H, W]``; ``ImageSet.float()`` gives ``[0, 1]`` floats.
+Small sets are held in memory as uint8 ``[N, C, H, W]`` (``ImageSet``; ``.float()`` gives ``[0, 1]``
+floats); large folders and tar shards stream through DataLoader workers (``core.image_files``).
+``open_images`` chooses by ``data.mode``; both kinds give ``batches(index_lists)``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +21,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from replab.core.image_files import (
+    Batch,
+    StreamingImages,
+    count_images,
+    decode_image,
+    list_image_folder,
+    open_streaming,
+    split_root,
+)
 from replab.errors import ConfigError, DataError
 
 FMNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -24,8 +37,8 @@ FMNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]  # fmt: skip
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-SOURCES = ("fmnist", "digits", "folder")
+SOURCES = ("fmnist", "digits", "folder", "shards")
+MODES = ("auto", "memory", "stream")
 
 
 @dataclass
@@ -35,6 +48,12 @@ class DataConfig:
     image_size: int = 28
     channels: int = 1  # 1 = grayscale, 3 = RGB
     limit: int | None = None  # keep only the first N images of each split (smoke runs, tests)
+    # memory: decode the split once into RAM; stream: DataLoader workers decode each batch; auto: stream
+    # tar shards and folders of more than stream_above images, hold everything else in memory
+    mode: str = "auto"
+    stream_above: int = 20000
+    workers: int = 2  # DataLoader worker processes when streaming (0: decode in the training process)
+    skip_corrupt: bool = False  # streaming: drop unreadable files (named, counted) instead of stopping
 
 
 @dataclass
@@ -55,6 +74,37 @@ class ImageSet:
         images = self.images if index is None else self.images[index]
         return images.float().div_(255.0)
 
+    def batches(self, index_lists: Iterable[torch.Tensor], pin_memory: bool = False) -> Iterator[Batch]:
+        """The same interface as a streaming set: one ``Batch`` per index list."""
+        for index in index_lists:
+            images = self.images[index]
+            yield Batch(images.pin_memory() if pin_memory else images, self.labels[index],
+                        torch.ones(len(index), dtype=torch.bool), [])  # fmt: skip
+
+
+def open_images(config: DataConfig, split: str = "train") -> ImageSet | StreamingImages:
+    """The split in memory or streaming, as ``data.mode`` says (``auto``: by source and size)."""
+    if config.mode not in MODES:
+        raise ConfigError(f"data.mode: unknown '{config.mode}'; valid: {', '.join(MODES)}")
+    if not _streams(config, split):
+        return load_images(config, split)
+    if config.limit is not None:
+        raise ConfigError("data.limit applies to in-memory sets; a streaming set uses a subset= index list")
+    if config.source not in ("folder", "shards"):
+        raise ConfigError(f"data.mode=stream: the '{config.source}' source is held in memory (folder or shards stream)")
+    return open_streaming(config.source, config.path, split, config.image_size, config.channels, config.workers,
+                          config.skip_corrupt)  # fmt: skip
+
+
+def _streams(config: DataConfig, split: str) -> bool:
+    if config.mode != "auto":
+        return config.mode == "stream"
+    if config.source == "shards":
+        return True
+    if config.source != "folder" or not config.path or config.limit is not None:
+        return False
+    return count_images(Path(config.path), split) > config.stream_above
+
 
 def load_images(config: DataConfig, split: str = "train") -> ImageSet:
     """Load one split (``train`` or ``test``) of the configured source, resized to ``image_size``."""
@@ -67,7 +117,9 @@ def load_images(config: DataConfig, split: str = "train") -> ImageSet:
     elif config.source == "folder":
         if not config.path:
             raise ConfigError("data.path: the 'folder' source needs data.path=<folder of images>")
-        data = load_image_folder(Path(config.path), split, config.channels)
+        data = load_image_folder(Path(config.path), split, config.channels, config.image_size, config.limit)
+    elif config.source == "shards":
+        raise ConfigError("data.source=shards streams (data.mode=stream or auto); it is never loaded into memory")
     else:
         raise ConfigError(f"data.source: unknown source '{config.source}'; valid: {', '.join(SOURCES)}")
     if config.limit is not None:
@@ -164,41 +216,17 @@ def load_digits_split(split: str, test_fraction: float = 0.2) -> ImageSet:
 
 
 # ---- a folder of images ---------------------------------------------------------------------------
-def load_image_folder(root: Path, split: str, channels: int = 3) -> ImageSet:
-    """Images under ``root`` (or ``root/train``, ``root/test``); sub-folder names become class labels."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not root.is_dir():
-        raise DataError(f"data.path: {root} is not a folder")
-    if (root / "train").is_dir():
-        root = root / split
-        if not root.is_dir():
-            raise DataError(f"{root.parent} has a train/ folder but no {split}/ folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {root}")
-    class_names = sorted({p.parent.relative_to(root).as_posix() for p in files} - {"."})
-    class_index = {name: i for i, name in enumerate(class_names)}
-    mode = "L" if channels == 1 else "RGB"
-    arrays, labels, size = [], [], None
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                image.load()
-                image = image.convert(mode)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable image ({exc})") from exc
-        size = size or image.size
-        if image.size != size:
-            image = image.resize(size, Image.BICUBIC)
-        array = np.asarray(image, dtype=np.uint8)
-        arrays.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
-        labels.append(class_index.get(path.parent.relative_to(root).as_posix(), -1))
+def load_image_folder(root: Path, split: str, channels: int = 3, size: int = 256, limit: int | None = None) -> ImageSet:
+    """Images under ``root`` (or ``root/train``, ``root/test``), ADM-cropped to ``size``; sub-folder names
+    become class labels. Holds them all in memory: large folders stream instead (``open_images``)."""
+    files, labels, class_names = list_image_folder(root, split)
+    files, labels = files[:limit], labels[:limit]
+    arrays = [decode_image(path, size, channels, str(path)) for path in files]
     return ImageSet(
         torch.from_numpy(np.stack(arrays)),
         torch.tensor(labels, dtype=torch.int64),
         class_names,
-        f"folder:{root}",
+        f"folder:{split_root(root, split)}",
     )
 
 

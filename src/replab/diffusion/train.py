@@ -18,10 +18,11 @@ import torch
 from replab.core import dist
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder, read_index_list
+from replab.core.image_files import SkipLog
 from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, autocast, start_training
-from replab.diffusion.latents import load_or_encode
+from replab.diffusion.latents import MemoryLatents, open_latent_source
 from replab.diffusion.models import STYLES, BlockStyle, DiT, build_dit
 from replab.diffusion.samplers import GuidanceConfig
 from replab.diffusion.transport import Transport, TransportConfig
@@ -60,6 +61,10 @@ class DiffusionConfig:
     rae: str = ""  # the RAE run whose latents the model learns
     train_images: int = 0  # learn only the first N training images (0 = all; a demo-sized run needs fewer)
     subset: str = ""  # a folder with indices.json (e.g. 'replab data skew'): learn only those training images
+    # where the latents come from: memory | online (encode each batch) | cached ('replab rae encode') | auto
+    # (memory for in-memory image sets, else cached if complete, else online); see diffusion/latents.py
+    latents: str = "auto"
+    latents_cache: str = ""  # latents=cached: the folder 'replab rae encode' wrote (default <rae>/latents/train-cache)
     model: DiffusionModelConfig = field(default_factory=DiffusionModelConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
@@ -108,57 +113,70 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     device = start_training(tc)
     dist.init_from_env()
     rank, world = dist.rank(), dist.world_size()
-    latents, labels = _load_latents(config)
-    num_classes = int(labels.max()) + 1
-    model = build_model(config, tuple(latents.shape[1:]), num_classes).to(device)
+    source = _latent_source(config, device)
+    keep = read_index_list(config.subset, len(source)) if config.subset else None
+    torch.manual_seed(tc.seed)  # the init must not depend on whether opening the latents drew random numbers
+    model = build_model(config, source.shape, source.num_classes).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    transport = Transport(config.transport, tuple(latents.shape[1:]))
+    transport = Transport(config.transport, source.shape)
     optimizer = adamw(model.parameters(), tc)
     draws = torch.Generator().manual_seed(tc.seed + 1)  # identical on every rank
     trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     micro = tc.batch_size // tc.grad_accum  # global micro-batch
     share = micro // world
-    order = BatchOrder(len(latents), micro, tc.seed)
-    mutable = (*RESUMABLE_KEYS, "sample")
+    order = BatchOrder(len(keep) if keep is not None else len(source), micro, tc.seed)
+    mutable = (*RESUMABLE_KEYS, "sample", "latents", "latents_cache")
     with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(defaults)) as run:
         loop = TrainLoop(
             run, tc, {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws},
             units={"images": tc.batch_size}, desc="diffusion train",
             position=lambda done: {"samples_seen": done * tc.batch_size},
         )  # fmt: skip
+
+        def my_indices():  # this rank's share of every micro-batch from the resume step on
+            for step in range(loop.start, tc.steps):
+                for k in range(tc.grad_accum):
+                    index = order.indices(step * tc.grad_accum + k)[rank * share : (rank + 1) * share]
+                    yield keep[index] if keep is not None else index
+
+        batches = source.batches(my_indices(), device)
+        skips = SkipLog(run.folder if dist.is_main() else None)
         for step in loop:
             optimizer.zero_grad(set_to_none=True)
             total = 0.0
             # drawn once for the global batch: accumulation and DDP only change how it is sliced
             t_all = transport.sample_t(tc.batch_size, draws)
-            noise_all = torch.randn((tc.batch_size, *latents.shape[1:]), generator=draws)
+            noise_all = torch.randn((tc.batch_size, *source.shape), generator=draws)
             drop_all = torch.rand(tc.batch_size, generator=draws) < config.model.label_dropout
             for k in range(tc.grad_accum):
-                index = order.indices(step * tc.grad_accum + k)[rank * share : (rank + 1) * share]
+                batch = next(batches)
+                skips.add(batch.skipped)
                 mine = slice(k * micro + rank * share, k * micro + (rank + 1) * share)
-                x, y, drop = latents[index].to(device), None, None
-                if model.y_embed is not None:
-                    y, drop = labels[index].to(device), drop_all[mine].to(device)
+                kept = batch.kept
+                y, drop = (batch.y, drop_all[mine].to(device)[kept]) if model.y_embed is not None else (None, None)
                 sync = k == tc.grad_accum - 1 or world == 1
                 with nullcontext() if sync else trained.no_sync(), autocast(device, tc.bf16):
-                    loss = transport.loss(trained, x, y, t_all[mine].to(device), noise_all[mine].to(device),
-                                          drop_labels=drop)  # fmt: skip
+                    loss = transport.loss(trained, batch.x, y, t_all[mine].to(device)[kept],
+                                          noise_all[mine].to(device)[kept], drop_labels=drop)  # fmt: skip
                     (loss / tc.grad_accum).backward()
                 total += loss.item() / tc.grad_accum
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
             optimizer.step()
             update_ema(ema, model, min(tc.ema_decay, (1 + step) / (10 + step)) if tc.ema_warmup else tc.ema_decay)
-            loop.end_step(step, loss=total, grad_norm=grad_norm, extra={"epoch": order.epoch_of(step + 1)})
+            extra = {"epoch": order.epoch_of(step + 1)}
+            if loop.is_log_step(step) and not isinstance(source, MemoryLatents):
+                extra["skipped_files"] = skips.take()
+            loop.end_step(step, loss=total, grad_norm=grad_norm, extra=extra)
     return run.folder
 
 
-def _load_latents(config: DiffusionConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The RAE run's training latents: encoded once by the main process, then read by every rank."""
-    latents, labels = load_or_encode(config.rae, "train", limit=config.train_images) if dist.is_main() else (None, None)
+def _latent_source(config: DiffusionConfig, device: torch.device):
+    """The RAE run's training latents; in memory mode encoded once by the main process, then read by every rank."""
+
+    def open_source():
+        return open_latent_source(config.rae, config.latents, device, cache=config.latents_cache,
+                                  limit=config.train_images, bf16=config.train.bf16)  # fmt: skip
+
+    source = open_source() if dist.is_main() else None
     dist.barrier()
-    if latents is None:
-        latents, labels = load_or_encode(config.rae, "train", limit=config.train_images)
-    if config.subset:
-        keep = read_index_list(config.subset, len(latents))
-        latents, labels = latents[keep], labels[keep]
-    return latents, labels
+    return open_source() if source is None else source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, ImageSet
+from replab.core.image_files import StreamingImages
 from replab.core.run import Run
 from replab.core.train import TrainConfig
 from replab.errors import CheckpointError, ConfigError
@@ -113,17 +115,33 @@ def build_decoder(config: RAEConfig, encoder: RepresentationEncoder) -> ViTDecod
 
 @torch.no_grad()
 def latent_stats(
-    encoder: RepresentationEncoder, data: ImageSet, n: int, batch_size: int = 256
+    encoder: RepresentationEncoder,
+    data: ImageSet | StreamingImages,
+    n: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    on_skip: Callable[[list[str]], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel-and-position mean and variance of the encoder's tokens over ``n`` images."""
+    """Per-channel-and-position mean and variance of the encoder's tokens over ``n`` images: the first ``n``
+    of an in-memory set (as the shipped runs were made), a seeded random ``n`` of a streamed one (folders
+    list class by class). ``on_skip`` hears of the files a streamed set could not decode."""
     n = min(n, len(data))
+    if isinstance(data, ImageSet):
+        chosen = torch.arange(n)
+    else:
+        chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    device = encoder.mean.device
     total = sq = None
-    for start in range(0, n, batch_size):
-        z = encoder(data.float(slice(start, min(n, start + batch_size)))).double()
+    count = 0
+    for batch in data.batches(chosen.split(batch_size)):
+        if on_skip:
+            on_skip(batch.skipped)
+        z = encoder(batch.images.to(device).float().div_(255)).double()
         total = z.sum(0) if total is None else total + z.sum(0)
         sq = (z * z).sum(0) if sq is None else sq + (z * z).sum(0)
-    mean = total / n
-    return mean.float(), (sq / n - mean * mean).clamp_min(0).float()
+        count += len(z)
+    mean = total / count
+    return mean.float().cpu(), (sq / count - mean * mean).clamp_min(0).float().cpu()
 
 
 def save_stats(folder: Path, mean: torch.Tensor, var: torch.Tensor) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from replab.core.config import to_dict
-from replab.core.data import BatchOrder, load_images
+from replab.core.data import BatchOrder, ImageSet, open_images
+from replab.core.image_files import SkipLog
 from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, adamw, autocast, start_training
@@ -30,11 +31,12 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
     tc, lc = config.train, config.loss
     device = start_training(tc)
     with Run(out, to_dict(config), kind="rae", mutable=RESUMABLE_KEYS) as run:
-        data = load_images(config.data, "train")
+        data = open_images(config.data, "train")
         encoder = build_encoder(config.encoder).to(device)
         decoder = build_decoder(config, encoder).to(device)
+        skips = SkipLog(run.folder)
         if not (run.folder / STATS_FILE).exists():
-            save_stats(run.folder, *latent_stats(encoder, data, config.stats_images))
+            save_stats(run.folder, *latent_stats(encoder, data, config.stats_images, seed=tc.seed, on_skip=skips.add))
         rae = RAE(encoder, decoder, *load_stats(run.folder), config.latent_eps).to(device)
         perceptual = PerceptualLoss(encoder)
         disc = PatchDiscriminator(config.data.channels, lc.disc_width).to(device)
@@ -47,8 +49,12 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
             units={"images": tc.batch_size}, desc="rae train", scheduled=["decoder"],
             position=lambda done: {"samples_seen": done * tc.batch_size, "epoch": order.epoch_of(done)},
         )  # fmt: skip
+        pin = device.type == "cuda"
+        batches = data.batches((order.indices(step) for step in range(loop.start, tc.steps)), pin_memory=pin)
         for step in loop:
-            images = data.float(order.indices(step)).to(device)
+            batch = next(batches)
+            skips.add(batch.skipped)
+            images = batch.images.to(device, non_blocking=True).float().div_(255)
             target = images * 2 - 1
             latents, target_features = rae.encode_with_features(images)
             sigma = noise_sigma(len(images), config.noise, noise).to(device).view(-1, 1, 1, 1)
@@ -81,6 +87,8 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
                 with torch.no_grad(), autocast(device, tc.bf16):
                     clean = rae.decode(latents).float()
                 extra = {"psnr_batch": psnr(clean, images).mean().item(), "epoch": order.epoch_of(step + 1)}
+                if not isinstance(data, ImageSet):
+                    extra["skipped_files"] = skips.take()
             loop.end_step(step, l1=l1, perceptual=perc, loss=loss, gan=gan, gan_weight=weight, d_loss=d_loss,
                           extra=extra)  # fmt: skip
     return run.folder
