@@ -126,9 +126,8 @@ def test_dit_trains_online_and_cached_and_cache_resumes(rae_run, tmp_path):
 
 
 def _dit_command(rae, out):
-    code = (f"from tests.streaming_helpers import train_streaming_dit; "
-            f"train_streaming_dit({str(rae)!r}, {str(out)!r}, 'online', 'train.steps=30', 'train.ckpt_every=3')")  # fmt: skip
-    return [sys.executable, "-c", code]
+    code = "from tests.streaming_helpers import train_streaming_dit; train_streaming_dit(*__import__('sys').argv[1:])"
+    return [sys.executable, "-c", code, str(rae), str(out), "online", "train.steps=30", "train.ckpt_every=3"]
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_streaming_run(rae_run, tmp_path):

@@ -288,7 +288,8 @@ class SkipLog:
 def write_shards(source: str | Path, out: str | Path, per_shard: int = 1000) -> list[Path]:
     """Copy an image folder (each of its ``train``/``test`` splits, or the folder itself) into WebDataset
     tar shards with webdataset's ``ShardWriter``: the files' bytes unchanged, the class index as ``.cls``,
-    its path in the folder as ``.path``, and a ``shards.json`` (the wids descriptor, with the class names) per split. Returns the split folders."""
+    the file's path in the folder as ``.path``, and per split a ``shards.json`` (the wids descriptor, with
+    the class names). Returns the split folders."""
     import webdataset as wds
 
     source, out = Path(source), Path(out)
@@ -300,11 +301,12 @@ def write_shards(source: str | Path, out: str | Path, per_shard: int = 1000) -> 
         folder.mkdir(parents=True, exist_ok=True)
         with wds.ShardWriter(str(folder / "shard-%05d.tar"), maxcount=per_shard, verbose=0) as sink:
             for i, (path, label) in enumerate(zip(files, labels)):
-                root = split_root(source, split or "train")
+                name = path.relative_to(split_root(source, split or "train")).as_posix()
                 sink.write({"__key__": f"{i:08d}", path.suffix.lower().lstrip("."): path.read_bytes(),
-                            "cls": str(label).encode(), "path": path.relative_to(root).as_posix().encode()})  # fmt: skip
+                            "cls": str(label).encode(), "path": name.encode()})  # fmt: skip
         tars = sorted(folder.glob("shard-*.tar"))
-        shardlist = [{"url": t.name, "nsamples": min(per_shard, len(files) - k * per_shard)} for k, t in enumerate(tars)]
+        sizes = [min(per_shard, len(files) - k * per_shard) for k in range(len(tars))]
+        shardlist = [{"url": t.name, "nsamples": n} for t, n in zip(tars, sizes)]
         record = {"__kind__": "wids-shard-index-v1", "class_names": classes, "shardlist": shardlist}
         (folder / SHARD_INDEX).write_text(json.dumps(record, indent=1))
         written.append(folder)

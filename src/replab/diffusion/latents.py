@@ -149,7 +149,8 @@ class OnlineLatents:
 
 
 def latent_mode(rae_run: str | Path, mode: str, cache: str | Path | None = None) -> str:
-    """``auto`` resolved: memory for in-memory image sets (or latents already encoded so), else cached when a complete cache exists, else online."""
+    """``auto`` resolved: memory for in-memory image sets (or latents already encoded so), else cached when a
+    complete cache exists, else online."""
     if mode not in LATENT_MODES:
         raise ConfigError(f"latents: unknown mode '{mode}'; valid: {', '.join(LATENT_MODES)}")
     if mode != "auto":
