@@ -197,3 +197,19 @@ def test_conv_vae_learns_and_standardises_its_latents():
     assert latents.shape == (64, 4, 7, 7) and (latents.mean((0, 2, 3)).abs() < 1e-4).all()
     error = (vae.decode(latents) - images).pow(2).mean()
     assert error < 0.2 * images.var()  # reconstructs far better than predicting the mean image
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from replab.diffusion.models import build_dit
+
+    torch.manual_seed(0)
+    model = build_dit("DiT-DH-tiny", 8, 4, 3, style="official-rae")
+    x, t, y = torch.randn(4, 8, 4, 4), torch.rand(4), torch.tensor([0, 1, 2, 0])
+    grads = []
+    for checkpointing in (False, True):
+        model.zero_grad()
+        model.grad_checkpoint = checkpointing
+        model(x, t, y).square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)

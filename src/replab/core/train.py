@@ -25,10 +25,11 @@ class TrainConfig:
     ckpt_every: int = 200
     log_every: int = 20
     threads: int | None = None  # torch intra-op threads; None = torch's default
+    compile: bool = False  # torch.compile the model (optional: every path runs without it)
 
 
 # keys a resumed run may change without invalidating its checkpoints
-RESUMABLE_KEYS = ("train.steps", "train.ckpt_every", "train.log_every", "train.threads")
+RESUMABLE_KEYS = ("train.steps", "train.ckpt_every", "train.log_every", "train.threads", "train.compile")
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -75,14 +76,23 @@ def setup_threads(threads: int | None) -> None:
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """This process's GPU (``LOCAL_RANK`` under torchrun), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def start_training(config: TrainConfig) -> torch.device:
-    """Threads, the global seed and the device: the first lines of every trainer."""
+    """Threads, the global seed and the device: the first lines of every trainer. On GPUs fp32 matmuls
+    and convolutions use TF32 (bf16 autocast covers the rest when ``bf16``)."""
     setup_threads(config.threads)
     torch.manual_seed(config.seed)
-    return default_device()
+    device = default_device()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
 
 
 def adamw(params, config: TrainConfig, **overrides) -> torch.optim.AdamW:

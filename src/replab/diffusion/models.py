@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from replab.core.layers import RMSNorm, sincos_2d
@@ -253,6 +254,7 @@ class DiT(nn.Module):
         style.validate()
         self.spec, self.channels, self.grid, self.num_classes = spec, channels, grid, num_classes
         self.label_init_std, self.style, self.label_dropout = label_init_std, style, label_dropout
+        self.grad_checkpoint = False  # activation checkpointing per block (XL on GPUs): recompute, don't store
         width = spec.width
         self.x_embed = nn.Linear(channels, width)
         self.register_buffer("pos", sincos_2d(width, grid, style.pos_xy)[None], persistent=False)
@@ -318,6 +320,11 @@ class DiT(nn.Module):
             drop = torch.rand(len(y), device=y.device) < self.label_dropout
         return y if drop is None else torch.where(drop, torch.full_like(y, self.num_classes), y)
 
+    def _block(self, block: nn.Module, hidden: torch.Tensor, cond: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpoint and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(block, hidden, cond, rope, use_reentrant=False)
+        return block(hidden, cond, rope)
+
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, drop_labels: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -333,7 +340,7 @@ class DiT(nn.Module):
         hidden = self.x_embed(tokens) + self.pos
         rope = self._rope_for("trunk", x.device)
         for block in self.blocks:
-            hidden = block(hidden, cond, rope)
+            hidden = self._block(block, hidden, cond, rope)
         if self.is_dh:
             if self.style.head_cond == "silu-t":
                 cond = self.cond_proj(F.silu(t_emb[:, None] + hidden))
@@ -344,7 +351,7 @@ class DiT(nn.Module):
                 hidden = hidden + self.head_pos
             rope = self._rope_for("head", x.device)
             for block in self.head_blocks:
-                hidden = block(hidden, cond, rope)
+                hidden = self._block(block, hidden, cond, rope)
         out = self.final(hidden, cond)
         return out.transpose(1, 2).reshape(b, c, h, w)
 

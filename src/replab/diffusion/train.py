@@ -47,6 +47,7 @@ class DiffusionModelConfig:
     rope: bool | None = None  # 2D rotary position embedding on queries and keys
     swiglu: bool | None = None  # SwiGLU feed-forward; false: DiT's GELU MLP
     rms_norm: bool | None = None  # false: LayerNorm (all four false: the original DiT block)
+    grad_checkpoint: bool = False  # recompute each block's activations in the backward pass (memory for XL)
 
 
 @dataclass
@@ -117,15 +118,19 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     keep = read_index_list(config.subset, len(source)) if config.subset else None
     torch.manual_seed(tc.seed)  # the init must not depend on whether opening the latents drew random numbers
     model = build_model(config, source.shape, source.num_classes).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
+    model.grad_checkpoint = config.model.grad_checkpoint
+    ema = copy.deepcopy(model).requires_grad_(False)  # fp32, like the master weights: autocast only casts activations
     transport = Transport(config.transport, source.shape)
     optimizer = adamw(model.parameters(), tc)
     draws = torch.Generator().manual_seed(tc.seed + 1)  # identical on every rank
-    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    trained = torch.compile(model) if tc.compile else model  # optional, never required
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
     micro = tc.batch_size // tc.grad_accum  # global micro-batch
     share = micro // world
     order = BatchOrder(len(keep) if keep is not None else len(source), micro, tc.seed)
-    mutable = (*RESUMABLE_KEYS, "sample", "latents", "latents_cache")
+    mutable = (*RESUMABLE_KEYS, "sample", "latents", "latents_cache", "model.grad_checkpoint")
     with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(defaults)) as run:
         loop = TrainLoop(
             run, tc, {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws},
