@@ -157,3 +157,14 @@ def test_ddp_two_gloo_processes_equal_one_process_on_the_streaming_path(rae_run,
     b = load_file(str(tmp_path / "ddp/checkpoints/step_00000004/model.safetensors"))
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_gpu_check_runs_dry_on_the_cpu(tmp_path):
+    from benchmarks.gpu_check import main, peak_tflops
+
+    results = main(["--dry", "--out", str(tmp_path / "gpu.json")])
+    step = results["train"]["DiT-DH-tiny"]
+    assert step["batch"] == 8 and step["tflop_per_step"] > 0 and step["mfu"] is None
+    assert results["online_vs_cached"]["online_s_per_step"] > 0 and results["sampling"]["images_per_s"] > 0
+    assert json.loads((tmp_path / "gpu.json").read_text())["dry"] is True
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.0 and peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0

@@ -94,16 +94,17 @@ def generate(
         )
     grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps, schedule=guidance.schedule)
     steps = len(grid) - 1
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on any device
+    device = next(model.parameters()).device
     images = []
     with progress_bar(n, "sample", unit="img", bar_format=FRACTIONAL) as bar:  # advances every ODE step
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            y = labels[start : start + count] if model.num_classes else None
+            y = labels[start : start + count].to(device) if model.num_classes else None
             velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
             if steer is not None:
                 velocity = steer(velocity, slice(start, start + count))
-            noise = torch.randn((count, *rae.latent_shape), generator=generator)
+            noise = torch.randn((count, *rae.latent_shape), generator=generator).to(device)
             latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / steps))
             images.append(rae.decode(latents))
     return torch.cat(images)
