@@ -1,4 +1,6 @@
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +125,27 @@ def test_latents_are_encoded_again_when_the_rae_run_changes(tmp_path, monkeypatc
     save_file({"mean": torch.ones(2)}, str(rae / "latent_stats.safetensors"))  # a new RAE at the same path
     renewed, _ = latents_module.load_or_encode(rae, "train")
     assert len(calls) == 2 and renewed[0, 0, 0, 0] == 2.0
+
+
+SHIPPED_DIT = Path(__file__).resolve().parents[1] / "src/replab/assets/runs/dit-dh-fmnist"
+
+
+def fd_of_shipped(out: str) -> None:
+    from replab.diffusion.evaluate import evaluate_fd
+    from replab.diffusion.samplers import GuidanceConfig
+
+    results = evaluate_fd(SHIPPED_DIT, n=30, out=out, batch_size=8, guidance=GuidanceConfig(steps=3, cfg_scale=3.0))
+    if results:
+        Path(out, "rank0.json").write_text(json.dumps(results))
+
+
+def test_fd_evaluation_split_over_two_gloo_ranks_equals_one_process(tmp_path):
+    from tests.conftest import spawn_ddp
+
+    fd_of_shipped(str(tmp_path / "single"))
+    spawn_ddp(2, fd_of_shipped, str(tmp_path / "ddp"))
+    single = json.loads((tmp_path / "single" / "rank0.json").read_text())
+    split = json.loads((tmp_path / "ddp" / "rank0.json").read_text())
+    assert split.keys() == single.keys()
+    for key, value in single.items():
+        assert split[key] == pytest.approx(value, rel=1e-5) if isinstance(value, float) else split[key] == value

@@ -67,3 +67,17 @@ def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if not is_initialized() or world_size() == 1:
         return tensor
     return _GatherWithGrad.apply(tensor)
+
+
+def gather_batches(mine: torch.Tensor, n: int, batch_size: int) -> torch.Tensor | None:
+    """Rank 0 gets the ``n`` items in order from ranks that each hold batches ``b % world == rank`` (of
+    ``batch_size`` items, the last one possibly shorter); the other ranks get None."""
+    world = world_size()
+    if world == 1:
+        return mine
+    parts: list | None = [None] * world if is_main() else None
+    torch_dist.gather_object(mine.cpu(), parts, dst=0)
+    if not is_main():
+        return None
+    chunks = [part.split(batch_size) if len(part) else () for part in parts]
+    return torch.cat([chunks[b % world][b // world] for b in range(-(-n // batch_size))])

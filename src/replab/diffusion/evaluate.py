@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from replab.core import dist
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
 from replab.core.run import Run
+from replab.core.train import default_device
 from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
@@ -27,23 +29,34 @@ FEATURE_NETWORKS = {
 
 def evaluate_fd(
     run_folder: str | Path, n: int = 2000, features: str = "fd-fmnist", seed: int = 0,
-    out: str | Path | None = None, guidance: GuidanceConfig | None = None,
+    out: str | Path | None = None, guidance: GuidanceConfig | None = None, batch_size: int = 250,
 ) -> dict:  # fmt: skip
     """FD, precision/recall and class accuracy of ``n`` samples, drawn as ``replab diffusion sample`` draws
     them (``guidance`` defaults to the run's sample section); the evaluation run goes to ``out`` (default
-    ``<run>/evals/fd``)."""
+    ``<run>/evals/fd``). Under ``torchrun`` the batches are split over the ranks and gathered on rank 0,
+    which scores them (the same samples as one process); the other ranks return ``{}``."""
     if features not in FEATURE_NETWORKS:
         raise ConfigError(f"--features {features}: unknown; valid: {', '.join(FEATURE_NETWORKS)}")
-    model, config, rae = load_diffusion(run_folder)
+    dist.init_from_env()
+    device = default_device()
+    model, config, rae = load_diffusion(run_folder, device)
     guidance = guidance or config.sample
     rae_config = Run.read_config(resolve_rae(config.rae, Path(run_folder)))
     test = load_images(from_dict(DataConfig, rae_config["data"], "rae config.yaml:data"), "test")
     labels = torch.arange(n) % model.num_classes if model.num_classes else None
     settings = {"run": str(run_folder), "n": n, "seed": seed, "features": features, "guidance": asdict(guidance)}
+
+    def sample() -> torch.Tensor | None:
+        mine = generate(model, rae, config, n=n, labels=labels, guidance=guidance, seed=seed, batch_size=batch_size,
+                        weak_model=load_guide(guidance, device), shard=(dist.rank(), dist.world_size()))  # fmt: skip
+        return dist.gather_batches(mine.cpu(), n, batch_size)
+
+    if not dist.is_main():
+        sample()
+        return {}
     with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=("*",)) as run:
         with run.phase("sample"):
-            images = generate(model, rae, config, n=n, labels=labels, guidance=guidance,
-                              weak_model=load_guide(guidance), seed=seed)  # fmt: skip
+            images = sample()
             run.add_units("images", n)
         with run.phase("eval"):
             results = {**_scores(images, test, labels, features), "n": n, "guidance": asdict(guidance)}

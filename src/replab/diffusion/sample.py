@@ -76,10 +76,13 @@ def generate(
     seed: int = 0,
     batch_size: int = 250,
     steer: Callable[[Velocity, slice], Velocity] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
     """``n`` images in [0, 1]; ``labels`` (one per image) for class-conditional models. ``guidance``
     defaults to the run's own ``sample`` section; AutoGuidance uses ``weak_model`` (see ``load_guide``).
-    ``steer(velocity, rows)`` may wrap the velocity of the batch holding ``rows`` (e.g. attribute guidance)."""
+    ``steer(velocity, rows)`` may wrap the velocity of the batch holding ``rows`` (e.g. attribute guidance).
+    ``shard=(rank, world)``: only batches ``b`` with ``b % world == rank`` are sampled (their noise is the
+    single-process noise), so ranks that gather them with ``dist.gather_batches`` get one process's samples."""
     guidance = guidance or config.sample
     guidance.validate()
     if model.num_classes:
@@ -97,9 +100,14 @@ def generate(
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on any device
     device = next(model.parameters()).device
     images = []
-    with progress_bar(n, "sample", unit="img", bar_format=FRACTIONAL) as bar:  # advances every ODE step
-        for start in range(0, n, batch_size):
+    rank, world = shard
+    mine = sum(min(batch_size, n - start) for b, start in enumerate(range(0, n, batch_size)) if b % world == rank)
+    with progress_bar(mine, "sample", unit="img", bar_format=FRACTIONAL) as bar:  # advances every ODE step
+        for b, start in enumerate(range(0, n, batch_size)):
             count = min(batch_size, n - start)
+            if b % world != rank:
+                torch.randn((count, *rae.latent_shape), generator=generator)  # keep the noise stream in step
+                continue
             y = labels[start : start + count].to(device) if model.num_classes else None
             velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
             if steer is not None:
@@ -107,7 +115,7 @@ def generate(
             noise = torch.randn((count, *rae.latent_shape), generator=generator).to(device)
             latents = SAMPLERS[guidance.sampler](velocity, noise, grid, lambda c=count: bar.update(c / steps))
             images.append(rae.decode(latents))
-    return torch.cat(images)
+    return torch.cat(images) if images else torch.empty(0)
 
 
 def class_grid_labels(num_classes: int, n: int) -> torch.Tensor:

@@ -1,0 +1,48 @@
+"""The ImageNet-256 presets start on a synthetic ImageNet-layout folder with a tiny random DINOv2 on disk (no hub),
+and train a few steps: a GPU user's first command is known to work. Slow: the XL decoder and DiT-DH-XL on a CPU."""
+
+import json
+
+import pytest
+
+from replab.core.config import load_config
+from replab.diffusion.train import DiffusionConfig, train_diffusion
+from replab.rae.model import RAEConfig
+from replab.rae.train import train_rae
+from tests.streaming_helpers import write_imagenet_folder
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["train.batch_size=2", "train.steps=2", "train.warmup_steps=1", "train.log_every=1", "train.ckpt_every=2",
+         "train.threads=2", "train.bf16=false", "data.workers=2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rae_run(tmp_path_factory):
+    import transformers
+
+    root = tmp_path_factory.mktemp("in256")
+    images = write_imagenet_folder(root / "imagenet", per_class=8, size_range=(200, 400))
+    encoder = root / "dinov2-tiny"  # DINOv2-B's patch and input size, tiny width: 224 / 14 = 16×16 tokens
+    transformers.Dinov2WithRegistersModel(transformers.Dinov2WithRegistersConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=224,
+        patch_size=14, num_register_tokens=4)).save_pretrained(encoder)  # fmt: skip
+    config = load_config(RAEConfig, "rae", "imagenet256-dinov2-b",
+                         [f"data.path={images}", f"encoder.weights={encoder}", "data.mode=stream", "stats_images=16",
+                          "data.skip_corrupt=true", *SMALL])  # fmt: skip
+    assert config.decoder.size == "XL" and config.data.image_size == 256
+    out = root / "rae"
+    train_rae(config, out)
+    return out
+
+
+@pytest.mark.parametrize("preset", ["imagenet256-dinov2-dh-s", "imagenet256-dinov2-dh-xl"])
+def test_imagenet_presets_start_and_train(rae_run, preset, tmp_path):
+    extra = [f"rae={rae_run}", *[s for s in SMALL if not s.startswith("data.")], "model.grad_checkpoint=true"]
+    config = load_config(DiffusionConfig, "diffusion", preset, extra)
+    out = tmp_path / "dit"
+    train_diffusion(config, out)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in rows if "loss" in row]
+    assert len(losses) == 2 and all(loss == loss for loss in losses)  # finite, not NaN
+    assert (out / "checkpoints" / "step_00000002").is_dir()
