@@ -36,8 +36,16 @@ def rae_run(tmp_path_factory):
     return out
 
 
+# DiT-DH-XL's 838 M parameters with gradients, AdamW moments and EMA take ~17 GB before activations
+XL_BYTES = 838e6 * 20 + 3e9
+
+
 @pytest.mark.parametrize("preset", ["imagenet256-dinov2-dh-s", "imagenet256-dinov2-dh-xl"])
 def test_imagenet_presets_start_and_train(rae_run, preset, tmp_path):
+    import psutil
+
+    if preset.endswith("xl") and psutil.virtual_memory().available < XL_BYTES:
+        pytest.skip(f"training DiT-DH-XL needs ~{XL_BYTES / 2**30:.0f} GiB free; the forward test covers its start")
     extra = [f"rae={rae_run}", *[s for s in SMALL if not s.startswith("data.")], "model.grad_checkpoint=true"]
     config = load_config(DiffusionConfig, "diffusion", preset, extra)
     out = tmp_path / "dit"
@@ -46,3 +54,20 @@ def test_imagenet_presets_start_and_train(rae_run, preset, tmp_path):
     losses = [row["loss"] for row in rows if "loss" in row]
     assert len(losses) == 2 and all(loss == loss for loss in losses)  # finite, not NaN
     assert (out / "checkpoints" / "step_00000002").is_dir()
+
+
+def test_the_xl_preset_builds_and_runs_forward_on_the_rae_latents(rae_run):
+    import torch
+
+    from replab.diffusion.latents import open_latent_source
+    from replab.diffusion.train import build_model
+
+    config = load_config(DiffusionConfig, "diffusion", "imagenet256-dinov2-dh-xl", [f"rae={rae_run}"])
+    source = open_latent_source(rae_run, config.latents, torch.device("cpu"))
+    assert source.shape == (32, 16, 16)  # the tiny encoder's width, DINOv2-B's 16×16 grid
+    model = build_model(config, source.shape, source.num_classes)
+    assert 800e6 < sum(p.numel() for p in model.parameters()) < 900e6
+    batch = next(source.batches([torch.tensor([0, 1])], torch.device("cpu")))
+    with torch.no_grad():
+        out = model(batch.x, torch.tensor([0.3, 0.7]), batch.y)
+    assert out.shape == batch.x.shape and torch.isfinite(out).all()
