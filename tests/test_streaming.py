@@ -168,3 +168,26 @@ def test_gpu_check_runs_dry_on_the_cpu(tmp_path):
     assert results["online_vs_cached"]["online_s_per_step"] > 0 and results["sampling"]["images_per_s"] > 0
     assert json.loads((tmp_path / "gpu.json").read_text())["dry"] is True
     assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.0 and peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+
+
+def test_modes_are_chosen_by_size_and_bad_choices_are_named(imagenet, rae_run, tmp_path):
+    root, shards = imagenet
+    folder = DataConfig(source="folder", path=str(root), image_size=32, channels=3, skip_corrupt=True)
+    memory = open_images(folder, "train")  # 201 files: under stream_above
+    assert isinstance(memory, ImageSet) and len(memory) == 200  # the corrupt one skipped
+    assert not isinstance(open_images(replace(folder, stream_above=100), "train"), ImageSet)
+    with pytest.raises(ConfigError, match="data.mode: unknown 'disk'"):
+        open_images(replace(folder, mode="disk"), "train")
+    with pytest.raises(ConfigError, match="fmnist"):
+        open_images(DataConfig(mode="stream"), "train")
+    with pytest.raises(DataError, match="no tar shards"):
+        open_images(DataConfig(source="shards", path=str(tmp_path)), "train")
+    from replab.diffusion.latents import latent_mode
+
+    assert latent_mode(rae_run, "auto", tmp_path / "no-cache") == "online"  # the RAE run streams
+    with pytest.raises(ConfigError, match="latents: unknown mode 'disk'"):
+        latent_mode(rae_run, "disk")
+    cache = encode_to_cache(rae_run, tmp_path / "cache", shard_size=128)
+    assert latent_mode(rae_run, "auto", cache) == "cached"
+    with pytest.raises(DataError, match="another version of the RAE run"):
+        CachedLatents(cache, fingerprint="0123456789abcdef")

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 
 from replab.core.image_files import (
     Batch,
+    ImageFileDataset,
+    SkipLog,
     StreamingImages,
     count_images,
-    decode_image,
     list_image_folder,
     open_streaming,
     split_root,
@@ -117,7 +118,8 @@ def load_images(config: DataConfig, split: str = "train") -> ImageSet:
     elif config.source == "folder":
         if not config.path:
             raise ConfigError("data.path: the 'folder' source needs data.path=<folder of images>")
-        data = load_image_folder(Path(config.path), split, config.channels, config.image_size, config.limit)
+        data = load_image_folder(Path(config.path), split, config.channels, config.image_size, config.limit,
+                                 config.skip_corrupt)  # fmt: skip
     elif config.source == "shards":
         raise ConfigError("data.source=shards streams (data.mode=stream or auto); it is never loaded into memory")
     else:
@@ -216,15 +218,19 @@ def load_digits_split(split: str, test_fraction: float = 0.2) -> ImageSet:
 
 
 # ---- a folder of images ---------------------------------------------------------------------------
-def load_image_folder(root: Path, split: str, channels: int = 3, size: int = 256, limit: int | None = None) -> ImageSet:
+def load_image_folder(
+    root: Path, split: str, channels: int = 3, size: int = 256, limit: int | None = None, skip_corrupt: bool = False
+) -> ImageSet:
     """Images under ``root`` (or ``root/train``, ``root/test``), ADM-cropped to ``size``; sub-folder names
     become class labels. Holds them all in memory: large folders stream instead (``open_images``)."""
     files, labels, class_names = list_image_folder(root, split)
-    files, labels = files[:limit], labels[:limit]
-    arrays = [decode_image(path, size, channels, str(path)) for path in files]
+    dataset = ImageFileDataset(files[:limit], labels[:limit], size, channels, skip_corrupt)
+    items = [dataset[i] for i in range(len(dataset))]
+    SkipLog(None).add([bad for _, _, bad in items if bad])
+    kept = [(array, label) for array, label, bad in items if bad is None]
     return ImageSet(
-        torch.from_numpy(np.stack(arrays)),
-        torch.tensor(labels, dtype=torch.int64),
+        torch.from_numpy(np.stack([array for array, _ in kept])),
+        torch.tensor([label for _, label in kept], dtype=torch.int64),
         class_names,
         f"folder:{split_root(root, split)}",
     )
