@@ -33,6 +33,25 @@ def test_probe_records_its_errors_and_refuses_another_encoder(tiny_local_vit, tm
     assert json.loads((folder / "probe.json").read_text())["fingerprint"] != ""
 
 
+def test_probe_on_reconstructions_reads_decoded_images(tiny_local_vit, tmp_path):
+    rae = _rae(tiny_local_vit, tmp_path / "rae")
+    config = load_config(ProbeConfig, "fairness", "tone", [f"rae={rae}", "train.steps=4", "train.batch_size=16",
+                                                             "train.threads=1", "inputs=reconstructed"])  # fmt: skip
+    _, info = load_probe(train_probe(config, tmp_path / "probe"), rae)
+    assert info["inputs"] == "reconstructed" and len(info["held_out_true"]) == 24
+    from replab.diffusion.latents import load_or_encode
+    from replab.fairness.probe import _reconstructed
+    from replab.rae.model import load_rae
+
+    latents = load_or_encode(rae, "train")[0][:5]
+    tokens, images = _reconstructed(str(rae), latents)
+    model = load_rae(rae)[0]
+    assert torch.allclose(images, model.decode(latents)) and torch.allclose(tokens, model.encode(images))
+    assert not torch.allclose(tokens, latents, atol=1e-3)  # the round trip is not the identity
+    with pytest.raises(ConfigError, match="inputs: unknown 'noisy'"):
+        train_probe(load_config(ProbeConfig, "fairness", "tone", [f"rae={rae}", "inputs=noisy"]), tmp_path / "x")
+
+
 def test_noise_aware_probe_needs_the_time():
     probe = AttributeProbe(8, 2, ProbeSpec(noise_aware=True, hidden=16))
     assert probe(torch.randn(2, 8, 3, 3), torch.rand(2)).shape == (2, 2)

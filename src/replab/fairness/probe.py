@@ -48,6 +48,10 @@ class ProbeConfig:
     rae: str = ""  # the RAE run whose encoder's tokens the probe reads
     probe: ProbeSpec = field(default_factory=ProbeSpec)
     val_fraction: float = 0.25  # held out to measure the probe's errors (the correction's calibration set)
+    # real: the tokens of the training images; reconstructed: the tokens of their RAE reconstructions, labelled
+    # from the reconstructions — the probe then trains, and measures its errors, on decoder outputs, as the
+    # generated images it audits are (a generator's images are decoded latents, re-encoded for the probe)
+    inputs: str = "real"
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=256, lr=1e-3, bf16=False))
 
 
@@ -95,7 +99,13 @@ def train_probe(config: ProbeConfig, out: str | Path) -> Path:
     latents, labels = load_or_encode(config.rae, "train")
     data = load_images(from_dict(RAEConfig, _rae_config(config.rae), "rae config").data, "train")
     rule = ToneRule.fit(data.float(), data.labels)
-    targets = attribute_labels(spec.attribute, data.float(), data.labels, rule)
+    if config.inputs == "reconstructed":
+        latents, images = _reconstructed(config.rae, latents)
+    elif config.inputs == "real":
+        images = data.float()
+    else:
+        raise ConfigError(f"inputs: unknown '{config.inputs}'; valid: real, reconstructed")
+    targets = attribute_labels(spec.attribute, images, data.labels, rule)
     fit, held = _split(len(latents), config.val_fraction, tc.seed)
     probe = AttributeProbe(latents.shape[1], len(ATTRIBUTES[spec.attribute]), spec).to(device)
     optimizer = adamw(probe.parameters(), tc)
@@ -124,6 +134,20 @@ def train_probe(config: ProbeConfig, out: str | Path) -> Path:
     return run.folder
 
 
+@torch.no_grad()
+def _reconstructed(rae_run: str, latents: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """The RAE's reconstructions of the training images, and their tokens (what a probe reads of a decoded image)."""
+    from replab.rae.model import load_rae
+
+    rae, _ = load_rae(rae_run)
+    images, tokens = [], []
+    for start in range(0, len(latents), batch):
+        decoded = rae.decode(latents[start : start + batch])
+        images.append(decoded)
+        tokens.append(rae.encode(decoded))
+    return torch.cat(tokens), torch.cat(images)
+
+
 def _rae_config(rae: str) -> dict:
     raw = Run.read_config(rae)
     return {k: v for k, v in raw.items() if k != "kind"}
@@ -133,7 +157,8 @@ def _probe_info(config: ProbeConfig, rule: ToneRule, true: torch.Tensor, predict
     groups = ATTRIBUTES[config.probe.attribute]
     confusion = confusion_matrix(true.numpy(), predicted.numpy(), len(groups))
     return {
-        "spec": asdict(config.probe), "groups": list(groups), "fingerprint": latents_fingerprint(config.rae),
+        "spec": asdict(config.probe), "inputs": config.inputs, "groups": list(groups),
+        "fingerprint": latents_fingerprint(config.rae),
         "rae": str(Path(config.rae).resolve()), "tone_thresholds": rule.thresholds,
         "held_out_accuracy": float((true == predicted).float().mean()), "confusion": confusion.tolist(),
         "held_out_true": true.tolist(), "held_out_predicted": predicted.tolist(),
