@@ -130,9 +130,8 @@ def train_probe(config: ProbeConfig, out: str | Path) -> Path:
         run.log(tc.steps, event="held-out", accuracy=info["held_out_accuracy"])
         save_file({k: v.contiguous() for k, v in probe.state_dict().items()}, str(run.folder / PROBE_WEIGHTS))
         (run.folder / PROBE_INFO).write_text(json.dumps(info))
-    print(
-        f"{spec.attribute} probe: held-out accuracy {info['held_out_accuracy']:.4f} on {len(held)} {config.inputs} images"
-    )
+    accuracy = info["held_out_accuracy"]
+    print(f"{spec.attribute} probe: held-out accuracy {accuracy:.4f} on {len(held)} {config.inputs} images")
     return run.folder
 
 
