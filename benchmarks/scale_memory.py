@@ -131,6 +131,26 @@ def loader_throughput(folder: Path, workers: int = 2, batches: int = 40, batch: 
             "ratio": loader / decode}  # fmt: skip
 
 
+def plot(results: dict, path: Path) -> Path:
+    """Peak RSS (the process tree) against the number of images, one line per mode."""
+    from replab.core.plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    labels = {"memory": "in memory (the former pipeline)", "online": "streaming, online encoding",
+              "cached": "streaming, cached latents"}  # fmt: skip
+    for mode, label in labels.items():
+        rows = sorted((r["n"], r["tree_mib"] / 1024) for r in results["rows"] if r["mode"] == mode)
+        if rows:
+            ax.plot(*zip(*rows), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("256² JPEGs in the training folder")
+    ax.set_ylabel("peak RSS of diffusion train (GiB)")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, type=Path)
@@ -186,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(json.dumps(results["throughput"]), flush=True)
     out = args.out or root / "scale_memory.json"
     out.write_text(json.dumps(results, indent=1))
+    plot(results, out.with_suffix(".png"))
     return results
 
 
