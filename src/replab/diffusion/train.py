@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,12 +104,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     tc = config.train
-    if not config.rae:
-        raise ConfigError("rae: give the RAE run to train in (--rae runs/rae)")
-    if tc.batch_size % (tc.grad_accum * max(1, dist.world_size())):
-        raise ConfigError(f"train.batch_size={tc.batch_size} must divide into grad_accum × processes")
-    config.sample.validate()
-    config = dataclasses.replace(config, model=resolve_switches(config.model))
+    config = _checked(config)
     defaults = DiffusionConfig()
     defaults.model = resolve_switches(defaults.model)
     device = start_training(tc)
@@ -123,10 +119,7 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     transport = Transport(config.transport, source.shape)
     optimizer = adamw(model.parameters(), tc)
     draws = torch.Generator().manual_seed(tc.seed + 1)  # identical on every rank
-    trained = torch.compile(model) if tc.compile else model  # optional, never required
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
+    trained = _wrapped(model, tc.compile, world, device)
     micro = tc.batch_size // tc.grad_accum  # global micro-batch
     share = micro // world
     order = BatchOrder(len(keep) if keep is not None else len(source), micro, tc.seed)
@@ -137,14 +130,7 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
             units={"images": tc.batch_size}, desc="diffusion train",
             position=lambda done: {"samples_seen": done * tc.batch_size},
         )  # fmt: skip
-
-        def my_indices():  # this rank's share of every micro-batch from the resume step on
-            for step in range(loop.start, tc.steps):
-                for k in range(tc.grad_accum):
-                    index = order.indices(step * tc.grad_accum + k)[rank * share : (rank + 1) * share]
-                    yield keep[index] if keep is not None else index
-
-        batches = source.batches(my_indices(), device)
+        batches = source.batches(rank_indices(order, keep, loop.start, tc.steps, tc.grad_accum, rank, world), device)
         skips = SkipLog(run.folder if dist.is_main() else None)
         for step in loop:
             optimizer.zero_grad(set_to_none=True)
@@ -173,6 +159,36 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
                 extra["skipped_files"] = skips.take()
             loop.end_step(step, loss=total, grad_norm=grad_norm, extra=extra)
     return run.folder
+
+
+def _checked(config: DiffusionConfig) -> DiffusionConfig:
+    tc = config.train
+    if not config.rae:
+        raise ConfigError("rae: give the RAE run to train in (--rae runs/rae)")
+    if tc.batch_size % (tc.grad_accum * max(1, dist.world_size())):
+        raise ConfigError(f"train.batch_size={tc.batch_size} must divide into grad_accum × processes")
+    config.sample.validate()
+    return dataclasses.replace(config, model=resolve_switches(config.model))
+
+
+def _wrapped(model: DiT, compile_model: bool, world: int, device: torch.device) -> torch.nn.Module:
+    """What the loop calls: the model, compiled if asked (optional, never required), in DDP under torchrun."""
+    trained = torch.compile(model) if compile_model else model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
+    return trained
+
+
+def rank_indices(
+    order: BatchOrder, keep: torch.Tensor | None, start: int, steps: int, accum: int, rank: int, world: int
+) -> Iterator[torch.Tensor]:
+    """This rank's share of every micro-batch from step ``start`` on (through ``keep``, a subset, if given)."""
+    share = order.batch_size // world
+    for step in range(start, steps):
+        for k in range(accum):
+            index = order.indices(step * accum + k)[rank * share : (rank + 1) * share]
+            yield keep[index] if keep is not None else index
 
 
 def _latent_source(config: DiffusionConfig, device: torch.device):

@@ -36,7 +36,8 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
         decoder = build_decoder(config, encoder).to(device)
         skips = SkipLog(run.folder)
         if not (run.folder / STATS_FILE).exists():
-            save_stats(run.folder, *latent_stats(encoder, data, config.stats_images, seed=tc.seed, on_skip=skips.add))
+            stats = latent_stats(encoder, data, config.stats_images, seed=tc.seed, on_skip=skips.add)
+            save_stats(run.folder, *stats)
         rae = RAE(encoder, decoder, *load_stats(run.folder), config.latent_eps).to(device)
         perceptual = PerceptualLoss(encoder)
         disc = PatchDiscriminator(config.data.channels, lc.disc_width).to(device)
@@ -49,16 +50,14 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
             units={"images": tc.batch_size}, desc="rae train", scheduled=["decoder"],
             position=lambda done: {"samples_seen": done * tc.batch_size, "epoch": order.epoch_of(done)},
         )  # fmt: skip
-        pin = device.type == "cuda"
-        batches = data.batches((order.indices(step) for step in range(loop.start, tc.steps)), pin_memory=pin)
+        batches = data.batches((order.indices(s) for s in range(loop.start, tc.steps)), device.type == "cuda")
         for step in loop:
             batch = next(batches)
             skips.add(batch.skipped)
             images = batch.images.to(device, non_blocking=True).float().div_(255)
             target = images * 2 - 1
             latents, target_features = rae.encode_with_features(images)
-            sigma = noise_sigma(len(images), config.noise, noise).to(device).view(-1, 1, 1, 1)
-            noisy = latents + sigma * torch.randn(latents.shape, generator=noise).to(device)
+            noisy = _noised(latents, config.noise, noise)
             with autocast(device, tc.bf16):
                 recon = decoder(noisy).float()
                 l1 = (recon - target).abs().mean()
@@ -76,19 +75,30 @@ def train_rae(config: RAEConfig, out: str | Path) -> Path:
             opt.step()
             d_loss = torch.zeros(())
             if lc.gan and step >= lc.disc_start:
-                with autocast(device, tc.bf16):
-                    d_loss = hinge_d_loss(disc(target).float(), disc(recon.detach()).float())
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
+                d_loss = _discriminator_step(disc, opt_d, target, recon.detach(), autocast(device, tc.bf16))
 
             extra = None
             if loop.is_log_step(step):  # PSNR of the noise-free decoding, on logged steps only
                 with torch.no_grad(), autocast(device, tc.bf16):
-                    clean = rae.decode(latents).float()
-                extra = {"psnr_batch": psnr(clean, images).mean().item(), "epoch": order.epoch_of(step + 1)}
+                    extra = {"psnr_batch": psnr(rae.decode(latents).float(), images).mean().item(),
+                             "epoch": order.epoch_of(step + 1)}  # fmt: skip
                 if not isinstance(data, ImageSet):
                     extra["skipped_files"] = skips.take()
             loop.end_step(step, l1=l1, perceptual=perc, loss=loss, gan=gan, gan_weight=weight, d_loss=d_loss,
                           extra=extra)  # fmt: skip
     return run.folder
+
+
+def _discriminator_step(disc, optimizer, real: torch.Tensor, fake: torch.Tensor, precision) -> torch.Tensor:
+    with precision:
+        loss = hinge_d_loss(disc(real).float(), disc(fake).float())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _noised(latents: torch.Tensor, config, generator: torch.Generator) -> torch.Tensor:
+    """Noise-augmented decoder input z + σ·ε (drawn on the CPU: the same draws on any device)."""
+    sigma = noise_sigma(len(latents), config, generator).to(latents.device).view(-1, 1, 1, 1)
+    return latents + sigma * torch.randn(latents.shape, generator=generator).to(latents.device)
