@@ -80,9 +80,10 @@ def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
     return frechet_from_features(extract_features(net, real), extract_features(net, images))
 
 
-def training_shares(config, attribute: str, k: int) -> np.ndarray:
-    """The attribute's shares in the data the generator learned: its ``subset`` benchmark's, else the real data's."""
-    record = Path(config.subset) / "benchmark.json" if config.subset else None
+def training_shares(config, attribute: str, k: int, run_folder: str | Path = ".") -> np.ndarray:
+    """The attribute's shares in the data the generator learned: its ``subset`` benchmark's, else the real data's.
+    A relative ``subset`` is found like the run's RAE (working directory, else the run's folder)."""
+    record = resolve_rae(config.subset, Path(run_folder)) / "benchmark.json" if config.subset else None
     if record is not None and record.exists():
         info = json.loads(record.read_text())
         if info.get("attribute") == attribute:
@@ -141,7 +142,7 @@ def audit(
             if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
                 assigned = np.array(cost.pop("assigned"))
                 cost["hit_rate"] = float((auditor_groups(attribute, images, labels, info) == assigned).mean())
-        train_shares = training_shares(config, attribute, len(goal))
+        train_shares = training_shares(config, attribute, len(goal), run_folder)
         amplification = (np.array(report["auditor"]["p"]) / train_shares).tolist()
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance),
                       fair=fair, mitigation=cost, training_shares=train_shares.tolist(),

@@ -58,7 +58,7 @@ def tradeoff(
     _, config, _ = load_diffusion(run_folder)
     info = load_probe(probe_folder)[1]
     goal = read_target(target, info["spec"]["attribute"], len(info["groups"]))
-    train = training_shares(config, info["spec"]["attribute"], len(goal))
+    train = training_shares(config, info["spec"]["attribute"], len(goal), run_folder)
     points = []
     with Run(
         out, {"run": str(run_folder), "probe": str(probe_folder), "n": n}, kind="fairness-tradeoff", mutable=("*",)
