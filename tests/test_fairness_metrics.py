@@ -88,3 +88,33 @@ def test_per_class_flags_find_the_skewed_classes():
     rows = per_class_shares(oracle, labels, np.array([0.5, 0.5]))
     flagged = {r["class"] for r in rows if r["flagged"]}
     assert skewed <= flagged and len(flagged - skewed) <= 1
+
+
+def test_newcombe_interval_matches_the_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, table II example (a): 56/70 − 48/80, method 10
+    low, high = fm.newcombe_difference_interval(56, 70, 48, 80)
+    assert abs(low - 0.0524) < 5e-4 and abs(high - 0.3339) < 5e-4
+    low, high = fm.newcombe_difference_interval(0, 10, 0, 20)  # both zero: a finite interval around 0
+    assert low < 0 < high and -1 <= low and high <= 1
+
+
+def test_per_class_flags_against_a_reference_generator_ignore_the_pipelines_own_distortion():
+    """A pipeline that darkens every class by its own amount: against 0.5 most classes are flagged, against a
+    reference generator with the same distortion (trained on unskewed data) only the data's skewed ones."""
+    import torch
+
+    from replab.fairness.audit import per_class_against_reference, per_class_shares
+
+    rng = np.random.default_rng(0)
+    labels = torch.arange(4000) % 10
+    distortion = np.linspace(0.15, 0.85, 10)  # the pipeline's dark share per class on unskewed data
+    skewed = {0, 2, 3, 5, 8}
+    truth = np.array([distortion[c] * (0.3 if c in skewed else 1.0) for c in labels.tolist()])
+    oracle = (rng.random(4000) >= truth).astype(int)
+    reference = (rng.random(4000) >= distortion[labels.numpy()]).astype(int)
+    against_target = {r["class"] for r in per_class_shares(oracle, labels, np.array([0.5, 0.5])) if r["flagged"]}
+    assert len(against_target - skewed) >= 3  # the absolute test reads the distortion as skew
+    rows = per_class_against_reference(oracle, labels, reference, labels)
+    flagged = {r["class"] for r in rows if r["flagged"]}
+    assert skewed <= flagged and len(flagged - skewed) <= 1
+    assert all(r["difference_ci"][0] <= r["share"] - r["reference_share"] <= r["difference_ci"][1] for r in rows)

@@ -226,6 +226,9 @@ def _fairness_parser(verbs) -> None:
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
+    p.add_argument("--reference-run", default=None, metavar="RUN",
+                   help="a generator of the same recipe trained on unskewed data: flags the classes whose share "
+                        "differs from its samples' (skew from the data, not from the pipeline)")  # fmt: skip
     p = verbs.add_parser("tradeoff", help="fairness discrepancy vs FD-fmnist over CFG, guidance and resampling")
     p.add_argument("--run", required=True, help="a diffusion run folder")
     p.add_argument("--probe", required=True, help="the auditing probe")
@@ -457,7 +460,8 @@ def _fairness(args: argparse.Namespace) -> None:
         guidance = _guidance(args, run_guidance(args.run))
         report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
                        guide_probe=args.guide_probe, guide_scale=args.guide_scale,
-                       guide_window=_guide_window(args.guide_window), reference_n=args.reference_n)  # fmt: skip
+                       guide_window=_guide_window(args.guide_window), reference_n=args.reference_n,
+                       reference_run=args.reference_run)  # fmt: skip
         print(format_report(report))
 
 

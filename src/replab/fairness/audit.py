@@ -29,6 +29,7 @@ from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
+from replab.errors import ConfigError
 from replab.fairness.auditor import auditor_groups, default_target, read_target, reference_images
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
 from replab.fairness.sample import fair_generate
@@ -74,6 +75,30 @@ def per_class_shares(oracle: np.ndarray, labels: torch.Tensor, target: np.ndarra
     return rows
 
 
+def per_class_against_reference(
+    oracle: np.ndarray, labels: torch.Tensor, ref_oracle: np.ndarray, ref_labels: torch.Tensor, level: float = 0.95
+) -> list[dict]:
+    """Each class's share of group 0 beside a *reference generator*'s (the same recipe trained on unskewed data,
+    sampled alike): ``flagged`` when the Bonferroni-adjusted Newcombe interval of the difference excludes 0.
+    This separates a skew the training data put into a class from the pipeline's own per-class distortion
+    (a decoder or guidance that darkens one class for every training set)."""
+    from scipy.stats import norm
+
+    classes = labels.unique().tolist()
+    z = float(norm.ppf(1 - (1 - level) / (2 * len(classes))))
+    rows = []
+    for c in classes:
+        mine, theirs = oracle[(labels == c).numpy()], ref_oracle[(ref_labels == c).numpy()]
+        if not len(theirs):
+            raise ValueError(f"the reference generator has no sample of class {c}")
+        count, ref_count = int((mine == 0).sum()), int((theirs == 0).sum())
+        low, high = fm.newcombe_difference_interval(count, len(mine), ref_count, len(theirs), z)
+        rows.append({"class": int(c), "n": len(mine), "share": count / len(mine), "reference_n": len(theirs),
+                     "reference_share": ref_count / len(theirs), "difference_ci": [low, high],
+                     "flagged": not low <= 0 <= high})  # fmt: skip
+    return rows
+
+
 def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
     """FD-fmnist of all samples against the real test split (balanced in tone by construction)."""
     net, _ = load_feature_net()
@@ -114,9 +139,11 @@ def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
     guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
     guide_probe: str | Path | None = None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference_n: int = 500,
+    reference_n: int = 500, reference_run: str | Path | None = None,
 ) -> dict:  # fmt: skip
-    """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples)."""
+    """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples).
+    With ``reference_run`` (a generator trained on unskewed data), its ``n`` samples, drawn alike, give a second
+    per-class test: where this run's share differs from the reference's (``by_class_vs_reference``)."""
     model, config, rae = load_diffusion(run_folder)
     rae_run = resolve_rae(config.rae, Path(run_folder))
     probe, info = load_probe(probe_folder, rae_run)
@@ -127,7 +154,7 @@ def audit(
         warnings.warn(f"fewer than 5 samples expected in group {names[int(np.argmin(goal))]} at n={n}", stacklevel=2)
     guidance = guidance or config.sample
     settings = {"run": str(run_folder), "probe": str(probe_folder), "n": n, "seed": seed, "target": goal.tolist(),
-                "guidance": asdict(guidance), "fair": fair}  # fmt: skip
+                "guidance": asdict(guidance), "fair": fair, "reference_run": str(reference_run or "")}  # fmt: skip
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
@@ -142,6 +169,12 @@ def audit(
             if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
                 assigned = np.array(cost.pop("assigned"))
                 cost["hit_rate"] = float((auditor_groups(attribute, images, labels, info) == assigned).mean())
+        if reference_run is not None and labels is not None:
+            with run.phase("reference"):
+                oracle = auditor_groups(attribute, images, labels, info)
+                report["by_class_vs_reference"] = _against_reference(reference_run, guidance, n, seed, info, oracle,
+                                                                     labels)  # fmt: skip
+                run.add_units("images", n)
         train_shares = training_shares(config, attribute, len(goal), run_folder)
         amplification = (np.array(report["auditor"]["p"]) / train_shares).tolist()
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=n, guidance=asdict(guidance),
@@ -152,6 +185,16 @@ def audit(
         plot_report(report, run.artifacts / "audit.png")
         run.log(None, event="audit", fairness_discrepancy=report["auditor"]["fairness_discrepancy"]["value"])
     return report
+
+
+def _against_reference(reference_run, guidance, n, seed, info, oracle, labels) -> list[dict]:
+    model, config, rae = load_diffusion(reference_run)
+    if not model.num_classes:
+        raise ConfigError(f"--reference-run {reference_run}: a per-class comparison needs a class-conditional model")
+    images, ref_labels, _ = fair_generate(model, rae, config, n=n, mode="none", target=np.ones(1), guidance=guidance,
+                                          seed=seed)  # fmt: skip
+    ref_oracle = auditor_groups(info["spec"]["attribute"], images, ref_labels, info)
+    return per_class_against_reference(oracle, labels, ref_oracle, ref_labels)
 
 
 def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run) -> dict:
@@ -215,9 +258,35 @@ def format_report(report: dict) -> str:
               + ", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"])),
               "classes flagged (Bonferroni-adjusted 95 % Wilson interval of the first group's share excludes the "
               "target): " + (", ".join(str(r["class"]) for r in report.get("by_class", []) if r["flagged"]) or "none"),
+              *(["classes flagged against the reference generator (Bonferroni-adjusted 95 % Newcombe interval of "
+                 "the difference excludes 0): " + (", ".join(str(r["class"]) for r in report["by_class_vs_reference"]
+                                                             if r["flagged"]) or "none")]
+                if "by_class_vs_reference" in report else []),
               f"probe accuracy on these samples (against the auditor) {report['probe_accuracy_on_samples']:.3f}; "
               f"ambiguous probe predictions {report['ambiguous_share']:.3f}"]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _class_table(report)) + "\n"
+
+
+def _class_table(report: dict) -> list[str]:
+    rows = {r["class"]: r for r in report.get("by_class", [])}
+    versus = {r["class"]: r for r in report.get("by_class_vs_reference", [])}
+    if not rows:
+        return []
+    head = f"| class | {report['groups'][0]} share (Bonferroni Wilson) | flagged vs target |"
+    rule = "|---|---|---|"
+    if versus:
+        head += " reference generator's share | difference (Bonferroni Newcombe) | flagged vs reference |"
+        rule += "---|---|---|"
+    lines = ["", head, rule]
+    for c, r in rows.items():
+        line = f"| {c} | {r['share']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {'yes' if r['flagged'] else ''} |"
+        if c in versus:
+            v = versus[c]
+            low, high = v["difference_ci"]
+            line += f" {v['reference_share']:.3f} | {v['share'] - v['reference_share']:+.3f} [{low:+.3f}, {high:+.3f}]"
+            line += f" | {'yes' if v['flagged'] else ''} |"
+        lines.append(line)
+    return lines
 
 
 def plot_report(report: dict, path: Path) -> Path:
