@@ -214,12 +214,15 @@ def training_parity(official_cls, cfg: dict, batch: int = 8, steps: int = 7) -> 
     }
 
 
-def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int) -> dict:
+def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int, compiled: bool = False) -> dict:
+    """Alternated training steps, fused AdamW both; ``compiled``: replab's model under torch.compile, as
+    ``train.compile=true`` runs it (the official model stays eager, as its trainer runs it by default)."""
     from replab.core.train import TrainConfig, adamw
 
     torch.manual_seed(0)
     theirs = official_cls(**cfg).train()
-    ours = replab_dit(cfg).train()
+    model = replab_dit(cfg).train()
+    ours = torch.compile(model) if compiled else model
     shape = (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
     shift = math.sqrt(math.prod(shape) / 4096)
     official_transport = create_transport(
@@ -228,7 +231,7 @@ def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int
     transport = Transport(TransportConfig(), shape)
     # the official optimizer (utils/optim_utils.py): AdamW(fused=True), betas (0.9, 0.95), weight decay 0
     opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=2e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=True)
-    opt_ours = adamw(ours.parameters(), TrainConfig(lr=2e-4, betas=(0.9, 0.95), weight_decay=0.0))
+    opt_ours = adamw(model.parameters(), TrainConfig(lr=2e-4, betas=(0.9, 0.95), weight_decay=0.0))
     g = torch.Generator().manual_seed(7)
     x, y = torch.randn(batch, *shape, generator=g), torch.randint(0, cfg["num_classes"], (batch,), generator=g)
 
@@ -245,7 +248,7 @@ def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int
         loss = transport.loss(ours, x, y, t, noise, drop_labels=drop)
         opt_ours.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt_ours.step()
 
     times: dict[str, list[float]] = {"official": [], "replab": []}
@@ -266,6 +269,7 @@ def step_times(official_cls, create_transport, cfg: dict, batch: int, steps: int
         "steps": steps,
         "threads": torch.get_num_threads(),
         "optimizer": "AdamW fused, both",
+        "replab_compiled": compiled,
     }
 
 
@@ -274,6 +278,8 @@ def main() -> None:
     parser.add_argument("--official", required=True, help="a checkout of github.com/bytetriper/RAE")
     parser.add_argument("--time", action="store_true", help="also time the training step at DiT-DH-S")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--compile", action="store_true", help="time replab's step under torch.compile too")
+    parser.add_argument("--only-time", action="store_true", help="skip the parity checks")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -293,8 +299,14 @@ def main() -> None:
         ),
     }
     checks["7 training steps DiT-DH-S (official init)"] = lambda: training_parity(DDT, DH_S)
-    if args.time:
+    if args.only_time:
+        checks = {}
+    if args.time or args.only_time:
         checks["training step DiT-DH-S"] = lambda: step_times(DDT, create_transport, DH_S, batch=8, steps=args.steps)
+        if args.compile:
+            checks["training step DiT-DH-S, replab compiled"] = lambda: step_times(
+                DDT, create_transport, DH_S, batch=8, steps=args.steps, compiled=True
+            )  # fmt: skip
     results = {}
     for name, check in checks.items():
         results[name] = figures = check()
