@@ -103,7 +103,7 @@ def test_per_class_flags_against_a_reference_generator_ignore_the_pipelines_own_
     reference generator with the same distortion (trained on unskewed data) only the data's skewed ones."""
     import torch
 
-    from replab.fairness.audit import per_class_against_reference, per_class_shares
+    from replab.fairness.audit import class_counts, per_class_against_reference, per_class_shares
 
     rng = np.random.default_rng(0)
     labels = torch.arange(4000) % 10
@@ -114,7 +114,37 @@ def test_per_class_flags_against_a_reference_generator_ignore_the_pipelines_own_
     reference = (rng.random(4000) >= distortion[labels.numpy()]).astype(int)
     against_target = {r["class"] for r in per_class_shares(oracle, labels, np.array([0.5, 0.5])) if r["flagged"]}
     assert len(against_target - skewed) >= 3  # the absolute test reads the distortion as skew
-    rows = per_class_against_reference(oracle, labels, reference, labels)
+    rows = per_class_against_reference(oracle, labels, class_counts(reference, labels))
     flagged = {r["class"] for r in rows if r["flagged"]}
     assert skewed <= flagged and len(flagged - skewed) <= 1
     assert all(r["difference_ci"][0] <= r["share"] - r["reference_share"] <= r["difference_ci"][1] for r in rows)
+
+
+def test_a_finished_reference_audit_is_reused_only_when_sampled_alike(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from replab.diffusion.samplers import GuidanceConfig
+    from replab.errors import ConfigError
+    from replab.fairness.audit import _against_reference, class_counts, per_class_shares
+
+    labels = torch.arange(200) % 10
+    reference = (torch.arange(200) % 3 == 0).long().numpy()  # dark (0) for two in three
+    oracle = np.where(labels.numpy() < 5, 1, reference)  # classes 0–4 lost their dark samples
+    guidance = GuidanceConfig(cfg_scale=5.0)
+    folder = tmp_path / "reference-audit"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "config.yaml").write_text("kind: fairness-audit\n")
+    report = {"guidance": asdict(guidance), "attribute": "tone", "fair": "none",
+              "by_class": per_class_shares(reference, labels, np.array([0.5, 0.5]))}  # fmt: skip
+    (folder / "artifacts" / "audit.json").write_text(json.dumps(report))
+    info = {"spec": {"attribute": "tone"}}
+    rows = _against_reference(folder, guidance, 200, 0, info, oracle, labels)
+    assert {r["class"] for r in rows if r["flagged"]} == {0, 1, 2, 3, 4}
+    assert [(r["reference_share"] * r["reference_n"]) for r in rows] == [
+        c for c, _ in class_counts(reference, labels).values()
+    ]
+    with pytest.raises(ConfigError, match="compare like with like"):
+        _against_reference(folder, GuidanceConfig(cfg_scale=1.0), 200, 0, info, oracle, labels)

@@ -64,38 +64,41 @@ def per_class_shares(oracle: np.ndarray, labels: torch.Tensor, target: np.ndarra
     interval over the classes; ``flagged`` when it excludes the target's share (a per-class skew detector)."""
     from scipy.stats import norm
 
-    classes = labels.unique().tolist()
-    z = float(norm.ppf(1 - (1 - level) / (2 * len(classes))))
+    counts = class_counts(oracle, labels)
+    z = float(norm.ppf(1 - (1 - level) / (2 * len(counts))))
     rows = []
-    for c in classes:
-        mine = oracle[(labels == c).numpy()]
-        low, high = fm.wilson_interval(int((mine == 0).sum()), len(mine), z)
-        rows.append({"class": int(c), "n": len(mine), "share": float((mine == 0).mean()), "ci": [low, high],
+    for c, (count, n) in counts.items():
+        low, high = fm.wilson_interval(count, n, z)
+        rows.append({"class": c, "n": n, "count": count, "share": count / n, "ci": [low, high],
                      "flagged": not low <= target[0] <= high})  # fmt: skip
     return rows
 
 
+def class_counts(oracle: np.ndarray, labels: torch.Tensor) -> dict[int, tuple[int, int]]:
+    """Per class: (samples in group 0, samples)."""
+    mask = {int(c): (labels == c).numpy() for c in labels.unique()}
+    return {c: (int((oracle[m] == 0).sum()), int(m.sum())) for c, m in mask.items()}
+
+
 def per_class_against_reference(
-    oracle: np.ndarray, labels: torch.Tensor, ref_oracle: np.ndarray, ref_labels: torch.Tensor, level: float = 0.95
+    oracle: np.ndarray, labels: torch.Tensor, reference: dict[int, tuple[int, int]], level: float = 0.95
 ) -> list[dict]:
-    """Each class's share of group 0 beside a *reference generator*'s (the same recipe trained on unskewed data,
-    sampled alike): ``flagged`` when the Bonferroni-adjusted Newcombe interval of the difference excludes 0.
-    This separates a skew the training data put into a class from the pipeline's own per-class distortion
-    (a decoder or guidance that darkens one class for every training set)."""
+    """Each class's share of group 0 beside a *reference generator*'s (``reference``: its per-class counts, from
+    the same recipe trained on unskewed data, sampled alike): ``flagged`` when the Bonferroni-adjusted Newcombe
+    interval of the difference excludes 0. This separates a skew the training data put into a class from the
+    pipeline's own per-class distortion (a decoder or guidance that darkens one class for every training set)."""
     from scipy.stats import norm
 
-    classes = labels.unique().tolist()
-    z = float(norm.ppf(1 - (1 - level) / (2 * len(classes))))
+    mine = class_counts(oracle, labels)
+    z = float(norm.ppf(1 - (1 - level) / (2 * len(mine))))
     rows = []
-    for c in classes:
-        mine, theirs = oracle[(labels == c).numpy()], ref_oracle[(ref_labels == c).numpy()]
-        if not len(theirs):
-            raise ValueError(f"the reference generator has no sample of class {c}")
-        count, ref_count = int((mine == 0).sum()), int((theirs == 0).sum())
-        low, high = fm.newcombe_difference_interval(count, len(mine), ref_count, len(theirs), z)
-        rows.append({"class": int(c), "n": len(mine), "share": count / len(mine), "reference_n": len(theirs),
-                     "reference_share": ref_count / len(theirs), "difference_ci": [low, high],
-                     "flagged": not low <= 0 <= high})  # fmt: skip
+    for c, (count, n) in mine.items():
+        if reference.get(c, (0, 0))[1] == 0:
+            raise ConfigError(f"the reference generator has no sample of class {c}")
+        ref_count, ref_n = reference[c]
+        low, high = fm.newcombe_difference_interval(count, n, ref_count, ref_n, z)
+        rows.append({"class": c, "n": n, "share": count / n, "reference_n": ref_n, "reference_share": ref_count / ref_n,
+                     "difference_ci": [low, high], "flagged": not low <= 0 <= high})  # fmt: skip
     return rows
 
 
@@ -188,13 +191,29 @@ def audit(
 
 
 def _against_reference(reference_run, guidance, n, seed, info, oracle, labels) -> list[dict]:
+    """``reference_run``: a diffusion run (sampled here, alike) or a finished audit of one (its counts reused when
+    it was sampled with the same guidance)."""
+    raw = Run.read_config(Path(reference_run))
+    if raw.get("kind") == "fairness-audit":
+        earlier = json.loads((Path(reference_run) / "artifacts" / "audit.json").read_text())
+        same = earlier["guidance"] == json.loads(json.dumps(asdict(guidance)))  # as JSON stored it: lists
+        if not same or earlier["attribute"] != info["spec"]["attribute"]:
+            raise ConfigError(
+                f"--reference-run {reference_run}: that audit sampled {earlier['attribute']} with "
+                f"{earlier['guidance']}, this one with {asdict(guidance)}: compare like with like"
+            )
+        if earlier.get("fair", "none") != "none":
+            raise ConfigError(f"--reference-run {reference_run}: that audit was corrected (--fair {earlier['fair']})")
+        return per_class_against_reference(
+            oracle, labels, {r["class"]: (r["count"], r["n"]) for r in earlier["by_class"]}
+        )
     model, config, rae = load_diffusion(reference_run)
     if not model.num_classes:
         raise ConfigError(f"--reference-run {reference_run}: a per-class comparison needs a class-conditional model")
     images, ref_labels, _ = fair_generate(model, rae, config, n=n, mode="none", target=np.ones(1), guidance=guidance,
                                           seed=seed)  # fmt: skip
     ref_oracle = auditor_groups(info["spec"]["attribute"], images, ref_labels, info)
-    return per_class_against_reference(oracle, labels, ref_oracle, ref_labels)
+    return per_class_against_reference(oracle, labels, class_counts(ref_oracle, ref_labels))
 
 
 def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run) -> dict:
