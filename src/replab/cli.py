@@ -227,8 +227,9 @@ def _fairness_parser(verbs) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
     p.add_argument("--reference-run", default=None, metavar="RUN",
-                   help="a generator of the same recipe trained on unskewed data: flags the classes whose share "
-                        "differs from its samples' (skew from the data, not from the pipeline)")  # fmt: skip
+                   help="a generator of the same recipe trained on unskewed data, or a finished audit of one at "
+                        "the same guidance: flags the classes whose share differs from its samples' (skew from the "
+                        "data, not from the pipeline)")  # fmt: skip
     p = verbs.add_parser("tradeoff", help="fairness discrepancy vs FD-fmnist over CFG, guidance and resampling")
     p.add_argument("--run", required=True, help="a diffusion run folder")
     p.add_argument("--probe", required=True, help="the auditing probe")
