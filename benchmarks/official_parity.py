@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--official", required=True, help="a checkout of github.com/bytetriper/RAE")
     parser.add_argument("--time", action="store_true", help="also time the training step at DiT-DH-S")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--compile", action="store_true", help="time replab's step under torch.compile too")
+    parser.add_argument("--compile", action="store_true", help="time replab's step under torch.compile (train.compile=true)")
     parser.add_argument("--only-time", action="store_true", help="skip the parity checks")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
@@ -302,11 +302,8 @@ def main() -> None:
     if args.only_time:
         checks = {}
     if args.time or args.only_time:
-        checks["training step DiT-DH-S"] = lambda: step_times(DDT, create_transport, DH_S, batch=8, steps=args.steps)
-        if args.compile:
-            checks["training step DiT-DH-S, replab compiled"] = lambda: step_times(
-                DDT, create_transport, DH_S, batch=8, steps=args.steps, compiled=True
-            )  # fmt: skip
+        name = "training step DiT-DH-S" + (", replab compiled" if args.compile else "")
+        checks[name] = lambda: step_times(DDT, create_transport, DH_S, batch=8, steps=args.steps, compiled=args.compile)
     results = {}
     for name, check in checks.items():
         results[name] = figures = check()
