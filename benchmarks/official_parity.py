@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--official", required=True, help="a checkout of github.com/bytetriper/RAE")
     parser.add_argument("--time", action="store_true", help="also time the training step at DiT-DH-S")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--compile", action="store_true", help="time replab's step under torch.compile (train.compile=true)")
+    parser.add_argument("--compile", action="store_true", help="replab's step under torch.compile")
     parser.add_argument("--only-time", action="store_true", help="skip the parity checks")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
