@@ -143,6 +143,7 @@ def test_a_finished_reference_audit_is_reused_only_when_sampled_alike(tmp_path):
     info = {"spec": {"attribute": "tone"}}
     rows = _against_reference(folder, guidance, 200, 0, info, oracle, labels)
     assert {r["class"] for r in rows if r["flagged"]} == {0, 1, 2, 3, 4}
+    assert {r["direction"] for r in rows if r["flagged"]} == {"under"} and not any(r["direction"] for r in rows[5:])
     assert [(r["reference_share"] * r["reference_n"]) for r in rows] == [
         c for c, _ in class_counts(reference, labels).values()
     ]

@@ -98,7 +98,8 @@ def per_class_against_reference(
         ref_count, ref_n = reference[c]
         low, high = fm.newcombe_difference_interval(count, n, ref_count, ref_n, z)
         rows.append({"class": c, "n": n, "share": count / n, "reference_n": ref_n, "reference_share": ref_count / ref_n,
-                     "difference_ci": [low, high], "flagged": not low <= 0 <= high})  # fmt: skip
+                     "difference_ci": [low, high], "flagged": not low <= 0 <= high,
+                     "direction": "under" if high < 0 else "over" if low > 0 else ""})  # fmt: skip
     return rows
 
 
@@ -277,13 +278,21 @@ def format_report(report: dict) -> str:
               + ", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"])),
               "classes flagged (Bonferroni-adjusted 95 % Wilson interval of the first group's share excludes the "
               "target): " + (", ".join(str(r["class"]) for r in report.get("by_class", []) if r["flagged"]) or "none"),
-              *(["classes flagged against the reference generator (Bonferroni-adjusted 95 % Newcombe interval of "
-                 "the difference excludes 0): " + (", ".join(str(r["class"]) for r in report["by_class_vs_reference"]
-                                                             if r["flagged"]) or "none")]
-                if "by_class_vs_reference" in report else []),
+              *([_reference_flags(report)] if "by_class_vs_reference" in report else []),
               f"probe accuracy on these samples (against the auditor) {report['probe_accuracy_on_samples']:.3f}; "
               f"ambiguous probe predictions {report['ambiguous_share']:.3f}"]  # fmt: skip
     return "\n".join(lines + _class_table(report)) + "\n"
+
+
+def _reference_flags(report: dict) -> str:
+    rows, minority = report["by_class_vs_reference"], report["groups"][0]
+
+    def listed(direction: str) -> str:
+        return ", ".join(str(r["class"]) for r in rows if r["direction"] == direction) or "none"
+
+    return ("classes flagged against the reference generator (Bonferroni-adjusted 95 % Newcombe interval of the "
+            f"difference excludes 0): {minority} under-represented {listed('under')}; over-represented "
+            f"{listed('over')}")  # fmt: skip
 
 
 def _class_table(report: dict) -> list[str]:
@@ -294,7 +303,7 @@ def _class_table(report: dict) -> list[str]:
     head = f"| class | {report['groups'][0]} share (Bonferroni Wilson) | flagged vs target |"
     rule = "|---|---|---|"
     if versus:
-        head += " reference generator's share | difference (Bonferroni Newcombe) | flagged vs reference |"
+        head += " reference generator's share | difference (Bonferroni Newcombe) | flagged vs reference |"  # under/over
         rule += "---|---|---|"
     lines = ["", head, rule]
     for c, r in rows.items():
@@ -303,7 +312,7 @@ def _class_table(report: dict) -> list[str]:
             v = versus[c]
             low, high = v["difference_ci"]
             line += f" {v['reference_share']:.3f} | {v['share'] - v['reference_share']:+.3f} [{low:+.3f}, {high:+.3f}]"
-            line += f" | {'yes' if v['flagged'] else ''} |"
+            line += f" | {v['direction']} |"
         lines.append(line)
     return lines
 
