@@ -59,3 +59,34 @@ def test_rms_norm_matches_torch_forward_and_backward():
     ref(x).backward(grad)
     assert torch.allclose(got[0], x.grad) and torch.allclose(got[1], ref.weight.grad)
     assert torch.autograd.gradcheck(RMSNorm(16, affine=False).double(), (x,))
+
+
+def test_cpu_linear_matches_linear_forward_and_backward():
+    import copy
+
+    import pytest
+
+    from replab.core import layers
+
+    if not layers._ONEDNN:
+        pytest.skip("this torch has no oneDNN linear")
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(384, 512), torch.nn.GELU(), torch.nn.Linear(512, 64))
+    fast = layers.use_cpu_linears(copy.deepcopy(plain))
+    assert [type(m) for m in fast] == [layers.CPULinear, torch.nn.GELU, layers.CPULinear]
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(3, 70, 384, requires_grad=True)
+    grad = torch.randn(3, 70, 64)
+    out = fast(x)
+    assert "OneDNN" in type(fast[0](x).grad_fn).__name__  # the wide layer takes the oneDNN path
+    assert "OneDNN" not in type(fast[2](torch.randn(2, 512)).grad_fn).__name__  # 64 outputs: plain F.linear
+    out.backward(grad)
+    got = [x.grad.clone()] + [p.grad.clone() for p in fast.parameters()]
+    x.grad = None
+    plain(x).backward(grad)
+    want = [x.grad] + [p.grad for p in plain.parameters()]
+    assert torch.allclose(out, plain(x), atol=1e-5, rtol=1e-5)
+    for g, w in zip(got, want):
+        assert torch.allclose(g, w, atol=1e-4, rtol=1e-5), (g - w).abs().max()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast keeps PyTorch's own (bf16) linear
+        assert fast(x).dtype == torch.bfloat16

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
-from replab.core.layers import RMSNorm, sincos_2d
+from replab.core.layers import RMSNorm, sincos_2d, use_cpu_linears
 from replab.errors import ConfigError
 
 
@@ -276,6 +276,7 @@ class DiT(nn.Module):
         else:
             self.final = FinalLayer(width, channels, style)
         self.initialize()
+        use_cpu_linears(self)  # the same nn.Linear weights; fp32 CPU GEMMs through oneDNN (core.layers.CPULinear)
 
     @property
     def is_dh(self) -> bool:

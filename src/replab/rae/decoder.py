@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from replab.core.layers import Block, init_vit_weights, sincos_2d, unpatchify
+from replab.core.layers import Block, init_vit_weights, sincos_2d, unpatchify, use_cpu_linears
 from replab.errors import ConfigError
 
 # name: (width, depth, heads), as in the paper's ViT-B/L/XL decoders; tiny and S for small data
@@ -68,6 +68,7 @@ class ViTDecoder(nn.Module):
         self.head = nn.Linear(width, patch_size * patch_size * out_channels)
         if not official:  # the official decoder keeps PyTorch's default initialisation
             self.apply(init_vit_weights)
+        use_cpu_linears(self)  # the same nn.Linear weights; fp32 CPU GEMMs through oneDNN (core.layers.CPULinear)
 
     @property
     def last_layer(self) -> torch.Tensor:
