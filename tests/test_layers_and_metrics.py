@@ -88,5 +88,7 @@ def test_cpu_linear_matches_linear_forward_and_backward():
     assert torch.allclose(out, plain(x), atol=1e-5, rtol=1e-5)
     for g, w in zip(got, want):
         assert torch.allclose(g, w, atol=1e-4, rtol=1e-5), (g - w).abs().max()
+    with torch.no_grad():  # forward-only passes keep PyTorch's own GEMMs, bit for bit
+        assert torch.equal(fast(x), plain(x))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast keeps PyTorch's own (bf16) linear
         assert fast(x).dtype == torch.bfloat16

@@ -176,9 +176,12 @@ _ONEDNN = _onednn_available()
 
 
 class CPULinear(nn.Linear):
-    """``nn.Linear`` (same parameters, same state dict) whose fp32 CPU GEMMs go through oneDNN when both
-    widths are ≥ ``ONEDNN_MIN_FEATURES``; everything else (GPU, bf16 autocast, torch.compile, small layers)
-    is plain ``F.linear``. ``REPLAB_ONEDNN_LINEAR=0`` turns it off."""
+    """``nn.Linear`` (same parameters, same state dict) whose fp32 CPU GEMMs go through oneDNN in training
+    (autograd on) when both widths are ≥ ``ONEDNN_MIN_FEATURES``. Everything else is plain ``F.linear``: GPU,
+    bf16 autocast, torch.compile, small layers, and forward-only passes (sampling, evaluation, parity checks),
+    which keep MKL's GEMMs because they round less (max error against fp64 3.4e-7 vs oneDNN's 1.3e-6 at
+    K = 2048 — both fp32-level, but only the first keeps the official parity within 1e-5 after CFG's
+    amplification). ``REPLAB_ONEDNN_LINEAR=0`` turns it off."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (
@@ -187,6 +190,7 @@ class CPULinear(nn.Linear):
             and self.weight.dtype == torch.float32
             and min(self.in_features, self.out_features) >= ONEDNN_MIN_FEATURES
             and not torch.is_autocast_enabled("cpu")
+            and torch.is_grad_enabled()
             and not torch.compiler.is_compiling()
             and _ONEDNN
         ):
