@@ -6,7 +6,8 @@ benchmark takes two batches of class-cycled candidates drawn exactly as `--fair 
 on one and judges (pixel-rule auditor) on the other, both ways, and compares
 
 - **global**: the shipped rule (one cap over all candidates);
-- **per class**: the same ratio, capped inside each class and with equal class quotas (the class mix kept);
+- **global, equal quotas**: the same weights, but every class keeps the same number (the class mix kept);
+- **per class**: the same ratio, capped inside each class, equal class quotas;
 
 and splits the global rule's aggregate dark share into a class-mix part (the kept class shares times each
 class's raw dark share) and a within-class part (each class's kept dark share, classes weighted equally).
@@ -48,9 +49,9 @@ def candidate_pool(run: str, pool: Path, batches: int, size: int, seed: int) -> 
     return out
 
 
-def judge(ratio_fit, ratio_test, labels_fit, labels_test, dark_test, q: float, per_class: bool) -> dict:
+def judge(ratio_fit, ratio_test, labels_fit, labels_test, dark_test, q: float, rule: str) -> dict:
     classes = np.unique(labels_test)
-    if per_class:
+    if rule == "per class":
         caps = {c: np.quantile(ratio_fit[labels_fit == c], q) for c in classes}
         cap = np.array([caps[c] for c in labels_test])
     else:
@@ -60,7 +61,7 @@ def judge(ratio_fit, ratio_test, labels_fit, labels_test, dark_test, q: float, p
     mix = np.array([w[labels_test == c].sum() for c in classes]) / w.sum()
     raw = np.array([dark_test[labels_test == c].mean() for c in classes])
     draws = np.array([1 / w[labels_test == c].mean() for c in classes])
-    if per_class:  # equal class quotas: every class keeps the same number, so its draws set the cost
+    if rule != "global":  # equal class quotas: class c costs 1 / (its mean keep probability) draws per kept
         return {"dark": inside.mean(), "draws": draws.mean(), "mix_min": 0.1, "mix_max": 0.1,
                 "mix_part": raw.mean(), "within_part": inside.mean()}  # fmt: skip
     return {"dark": float((w * dark_test).sum() / w.sum()), "draws": float(1 / w.mean()), "mix_min": mix.min(),
@@ -95,14 +96,14 @@ def main() -> None:
     print("| rule | l2 | cap quantile | dark share | fairness discrepancy | draws / kept | kept class share min–max "
           "| class-mix part | within-class part |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for per_class, l2, q in itertools.product((False, True), (1e-3, 1e-2), (0.98, 0.995)):
+    for rule, l2, q in itertools.product(("global", "global, equal quotas", "per class"), (1e-3, 1e-2), (0.98, 0.995)):
         rows = []
         for a, b in ((0, 1), (1, 0)):
             ratio = fit_density_ratio(features[a], ref_features, l2=l2)
             rows.append(judge(ratio(features[a]).numpy(), ratio(features[b]).numpy(), labels[a], labels[b], dark[b],
-                              q, per_class))  # fmt: skip
+                              q, rule))  # fmt: skip
         m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-        print(f"| {'per class' if per_class else 'global'} | {l2:g} | {q} | {m['dark']:.3f} | "
+        print(f"| {rule} | {l2:g} | {q} | {m['dark']:.3f} | "
               f"{abs(m['dark'] - 0.5) * 2**0.5:.3f} | {m['draws']:.1f} | {m['mix_min']:.3f}–{m['mix_max']:.3f} | "
               f"{m['mix_part']:.3f} | {m['within_part']:.3f} |")  # fmt: skip
 
