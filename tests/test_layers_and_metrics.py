@@ -61,15 +61,16 @@ def test_rms_norm_matches_torch_forward_and_backward():
     assert torch.autograd.gradcheck(RMSNorm(16, affine=False).double(), (x,))
 
 
-def test_cpu_linear_matches_linear_forward_and_backward():
+def test_cpu_linear_matches_linear_forward_and_backward(monkeypatch):
     import copy
-
-    import pytest
 
     from replab.core import layers
 
-    if not layers._ONEDNN:
-        pytest.skip("this torch has no oneDNN linear")
+    assert torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"), (
+        "this torch build has no oneDNN linear (torch.ops.mkldnn._linear_pointwise): replab's CPU training "
+        "path expects the pinned torch==2.13.0 CPU wheel, which has it"
+    )
+    monkeypatch.setattr(layers, "_ONEDNN", True)  # whatever REPLAB_ONEDNN_LINEAR says in this shell
     torch.manual_seed(0)
     plain = torch.nn.Sequential(torch.nn.Linear(384, 512), torch.nn.GELU(), torch.nn.Linear(512, 64))
     fast = layers.use_cpu_linears(copy.deepcopy(plain))
