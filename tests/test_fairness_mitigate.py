@@ -98,3 +98,54 @@ def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_lab
     after = (kept == 0).float().mean().item()
     assert abs(after - 0.5) < 0.5 * abs(before - 0.5)  # the fairness discrepancy at least halved
     assert info["draws_per_kept"] > 1
+
+
+def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_classes():
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+    minority = torch.tensor([0.05, 0.1, 0.6])  # per class: the ratio prefers class 2, whose samples are darker
+    group_mean = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])
+    class_mean = torch.tensor([[0.0, -2.0], [0.0, 0.0], [0.0, 2.0]])
+
+    def features(groups, classes):
+        return group_mean[groups] + class_mean[classes] + torch.randn(len(groups), 2, generator=gen)
+
+    ref_classes = torch.arange(300) % 3
+    reference = features(torch.arange(300) // 3 % 2, ref_classes)  # balanced in group and class
+    asked = []
+
+    def draw(count, index, labels=None):
+        labels = torch.arange(count) % 3 if labels is None else labels
+        asked.append(np.bincount(labels.numpy(), minlength=3).tolist())
+        groups = (torch.rand(count, generator=gen) >= minority[labels]).long()
+        return (groups, labels), features(groups, labels)
+
+    options = RatioOptions(l2=1e-3, cap_quantile=0.995, class_quota=True)
+    (groups, labels), info = density_ratio_resample(draw, reference, n=900, batch=300, options=options,
+                                                    num_classes=3, seed=0)  # fmt: skip
+    assert np.bincount(labels.numpy(), minlength=3).tolist() == [300, 300, 300]
+    raw = minority.mean().item()
+    after = (groups == 0).float().mean().item()
+    assert abs(after - 0.5) < 0.5 * abs(raw - 0.5)  # halved inside the classes, with the mix held
+    assert info["class_quota"] and info["draws_per_kept"] > 1
+    assert asked[0] == [100, 100, 100] and sum(map(sum, asked)) == info["drawn"]
+    assert all(a[2] < a[1] for a in asked[1:])  # later batches follow each class's keep rate
+
+
+def test_class_plan_asks_open_classes_for_their_expected_draws():
+    from replab.fairness.mitigate import _class_plan
+
+    need, tried, taken = np.array([0, 5, 10]), np.array([100, 100, 100]), np.array([50, 50, 10])
+    assert np.bincount(_class_plan(need, tried, taken, 500, 1), minlength=3).tolist() == [0, 13, 125]
+    assert np.bincount(_class_plan(need, tried, taken, 69, 1), minlength=3).tolist() == [0, 6, 62]  # scaled to fit
+    assert np.bincount(_class_plan(need, tried, taken, 30, 0)).tolist() == [10, 10, 10]  # the pilot: every class
+
+
+def test_density_ratio_options_are_checked():
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    with pytest.raises(ConfigError, match="ratio-cap"):
+        RatioOptions(cap_quantile=1.5)
+    with pytest.raises(ConfigError, match="class-conditional"):
+        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(class_quota=True))

@@ -248,6 +248,17 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
     parser.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
     parser.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the real reference set's size")
+    parser.add_argument("--ratio-l2", type=float, default=1e-2, help="--fair ratio: the logistic regression's L2")
+    parser.add_argument("--ratio-cap", type=float, default=0.98,
+                        help="--fair ratio: cap the weights at this quantile of the pilot's (cost bound)")  # fmt: skip
+    parser.add_argument("--ratio-class-quota", action="store_true",
+                        help="--fair ratio: every class keeps an equal share (the class mix cannot move)")  # fmt: skip
+
+
+def _ratio_options(args: argparse.Namespace):
+    from replab.fairness.mitigate import RatioOptions
+
+    return RatioOptions(l2=args.ratio_l2, cap_quantile=args.ratio_cap, class_quota=args.ratio_class_quota)
 
 
 def _guide_window(text: str) -> tuple[float, float]:
@@ -335,7 +346,7 @@ def _diffusion(args: argparse.Namespace) -> None:
         guidance = _guidance(args, sample.run_guidance(args.run))
         path = fair_sample_grid(args.run, args.n, args.out, args.fair, args.target, args.probe, guidance, args.seed,
                                 args.guide_probe, args.guide_scale, _guide_window(args.guide_window),
-                                args.reference_n)  # fmt: skip
+                                args.reference_n, _ratio_options(args))  # fmt: skip
         print(f"samples: {path} (what the correction cost: {Path(path).with_suffix('.json')})")
     else:
         guidance = _guidance(args, sample.run_guidance(args.run))
@@ -462,7 +473,7 @@ def _fairness(args: argparse.Namespace) -> None:
         report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
                        guide_probe=args.guide_probe, guide_scale=args.guide_scale,
                        guide_window=_guide_window(args.guide_window), reference_n=args.reference_n,
-                       reference_run=args.reference_run)  # fmt: skip
+                       reference_run=args.reference_run, ratio=_ratio_options(args))  # fmt: skip
         print(format_report(report))
 
 

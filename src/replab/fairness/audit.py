@@ -31,6 +31,7 @@ from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
 from replab.fairness.auditor import auditor_groups, default_target, read_target, reference_images
+from replab.fairness.mitigate import RatioOptions
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
 from replab.fairness.sample import fair_generate
 from replab.metrics import fairness as fm
@@ -143,7 +144,7 @@ def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
     guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
     guide_probe: str | Path | None = None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference_n: int = 500, reference_run: str | Path | None = None,
+    reference_n: int = 500, reference_run: str | Path | None = None, ratio: RatioOptions = RatioOptions(),
 ) -> dict:  # fmt: skip
     """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples).
     With ``reference_run`` (a generator trained on unskewed data), its ``n`` samples, drawn alike, give a second
@@ -159,6 +160,8 @@ def audit(
     guidance = guidance or config.sample
     settings = {"run": str(run_folder), "probe": str(probe_folder), "n": n, "seed": seed, "target": goal.tolist(),
                 "guidance": asdict(guidance), "fair": fair, "reference_run": str(reference_run or "")}  # fmt: skip
+    if fair == "ratio":
+        settings["ratio"] = asdict(ratio)
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
@@ -166,7 +169,7 @@ def audit(
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
                                                  probe=probe, probe_info=info, seed=seed, guide_probe=steering,
                                                  guide_scale=guide_scale, guide_window=guide_window,
-                                                 reference=reference)  # fmt: skip
+                                                 reference=reference, ratio=ratio)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -152,41 +153,100 @@ def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: i
     return lambda f: torch.exp(((f - mean) / std) @ w + b)
 
 
+@dataclass(frozen=True)
+class RatioOptions:
+    """Density-ratio resampling's knobs: the logistic regression's ``l2``, the weight cap (the pilot's
+    ``cap_quantile`` of r; the cost bound) and ``class_quota``: every class keeps an equal share of the kept
+    samples (candidates are drawn only for classes not yet full), so the correction cannot come from changing
+    the class mix — on a class-conditional generator the ratio otherwise also prefers whole classes."""
+
+    l2: float = 1e-2
+    cap_quantile: float = 0.98
+    class_quota: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.l2 >= 0:
+            raise ConfigError(f"--ratio-l2 {self.l2}: expected >= 0")
+        if not 0 < self.cap_quantile <= 1:
+            raise ConfigError(f"--ratio-cap {self.cap_quantile}: expected a quantile in (0, 1]")
+
+
 def density_ratio_resample(
-    draw: Callable[[int, int], tuple[tuple[torch.Tensor, ...], torch.Tensor]],
+    draw: Callable[..., tuple[tuple[torch.Tensor, ...], torch.Tensor]],
     reference: torch.Tensor,
     n: int,
     batch: int = 500,
-    clip_quantile: float = 0.98,
+    options: RatioOptions = RatioOptions(),
+    num_classes: int = 0,
     max_draws: int = 100_000,
     seed: int = 0,
 ) -> tuple[tuple[torch.Tensor, ...], dict]:
     """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch; ``draw``
-    returns (tensors, label-free features). Weights are capped at their ``clip_quantile`` (the cost bound)."""
+    returns (tensors, label-free features), its second tensor the class labels. Weights are capped at the
+    pilot's ``options.cap_quantile`` of r. With ``options.class_quota`` each of the ``num_classes`` classes keeps
+    n / num_classes samples and ``draw(count, index, labels)`` is asked for the classes still open."""
     state: dict = {}
 
     def accept(features: torch.Tensor) -> np.ndarray:
         if not state:  # the pilot batch fits the ratio and its cap
-            state["ratio"] = fit_density_ratio(features, reference)
-            state["cap"] = float(torch.quantile(state["ratio"](features), clip_quantile))
+            state["ratio"] = fit_density_ratio(features, reference, l2=options.l2)
+            state["cap"] = float(torch.quantile(state["ratio"](features), options.cap_quantile))
         return (state["ratio"](features).clamp(max=state["cap"]) / state["cap"]).numpy()
 
-    out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling")
-    return out, {**info, "weight_cap": state["cap"]}
+    if options.class_quota and num_classes < 2:
+        raise ConfigError("--ratio-class-quota needs a class-conditional generator")
+    class_quota = quotas(np.full(num_classes, 1 / num_classes), n) if options.class_quota else None
+    out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling", class_quota)
+    return out, {**info, "weight_cap": state["cap"], **asdict(options)}
 
 
-def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str):
+def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str, class_quota=None):
     """Rejection sampling: batches from ``draw`` until ``n`` rows are kept, each with probability ``accept``
-    of what ``draw`` returned beside the rows (predictions, features)."""
+    of what ``draw`` returned beside the rows (predictions, features). With ``class_quota`` (rows per class,
+    the class being the rows' second tensor) a class stops keeping rows once full and later batches are drawn
+    for the open classes only, sized by each class's keep rate so far."""
     rng = np.random.default_rng(seed)
     kept, drawn, index = [], 0, 0
-    while sum(len(k[0]) for k in kept) < n:
+    need = None if class_quota is None else np.array(class_quota)
+    tried, taken = np.zeros(len(need) if need is not None else 0), np.zeros(len(need) if need is not None else 0)
+
+    def missing() -> int:
+        return int(need.sum()) if need is not None else n - sum(len(k[0]) for k in kept)
+
+    while missing() > 0:
         if drawn >= max_draws:
             raise ConfigError(f"{name} drew {drawn} candidates without keeping {n}: the target is too far from "
                               "what the generator makes")  # fmt: skip
-        items, values = draw(batch, index)
+        if need is None:
+            items, values = draw(batch, index)
+        else:
+            plan = _class_plan(need, tried, taken, batch, index)
+            items, values = draw(len(plan), index, torch.from_numpy(plan))
         index, drawn = index + 1, drawn + len(values)
-        keep = torch.from_numpy(rng.random(len(values)) < accept(values))
+        keep = rng.random(len(values)) < accept(values)
+        if need is not None:
+            labels = items[1].numpy()
+            for c in np.unique(labels):
+                rows = np.flatnonzero(labels == c)
+                tried[c] += len(rows)
+                chosen = rows[keep[rows]]
+                taken[c] += len(chosen)
+                keep[chosen[need[c] :]] = False
+                need[c] = max(0, need[c] - len(chosen))
+        keep = torch.from_numpy(keep)
         kept.append(tuple(item[keep] for item in items))
     out = tuple(torch.cat(parts)[:n] for parts in zip(*kept))
     return out, {"drawn": drawn, "kept": n, "draws_per_kept": drawn / n}
+
+
+def _class_plan(need: np.ndarray, tried: np.ndarray, taken: np.ndarray, batch: int, index: int) -> np.ndarray:
+    """Labels for the next batch: the pilot cycles through all classes; later batches ask each open class for
+    1.25× its expected draws (its keep rate so far, at least 1 in 50), at most ``batch`` in all."""
+    classes = len(need)
+    if index == 0:
+        return np.arange(batch) % classes
+    rate = np.maximum(taken / np.maximum(tried, 1), 0.02)
+    want = np.where(need > 0, np.ceil(1.25 * need / rate), 0)
+    if want.sum() > batch:
+        want = np.maximum(np.floor(want * batch / want.sum()), (need > 0).astype(float))
+    return np.repeat(np.arange(classes), want.astype(int))

@@ -11,6 +11,7 @@ from replab.diffusion.sample import generate, load_guide
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
 from replab.fairness.mitigate import (
+    RatioOptions,
     assign_quota,
     balanced_labels,
     density_ratio_resample,
@@ -28,11 +29,11 @@ def class_cycle(model, count: int, start: int = 0) -> torch.Tensor | None:
 
 
 def _candidates(model, rae, config, guidance: GuidanceConfig, weak, seed: int, read: Callable):
-    """A ``draw(count, index)`` for the resamplers: fresh class-cycled samples, their labels and ``read`` of
-    their latents."""
+    """A ``draw(count, index, labels=None)`` for the resamplers: fresh samples (class-cycled unless ``labels``
+    are given), their labels and ``read`` of their latents."""
 
-    def draw(count: int, index: int):
-        labels = class_cycle(model, count, index * count)
+    def draw(count: int, index: int, labels: torch.Tensor | None = None):
+        labels = class_cycle(model, count, index * count) if labels is None else labels
         images = generate(model, rae, config, n=count, labels=labels, guidance=guidance, weak_model=weak,
                           seed=seed + 1000 * index)  # fmt: skip
         with torch.no_grad():
@@ -51,7 +52,7 @@ def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
     guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference: torch.Tensor | None = None,
+    reference: torch.Tensor | None = None, ratio: RatioOptions = RatioOptions(),
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
     group each sample was steered to, ``assigned``)."""
@@ -74,7 +75,8 @@ def fair_generate(
         else:
             draw = _candidates(model, rae, config, guidance, weak, seed, pooled_features)
             features = pooled_features(_encode(rae, reference))
-            (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, seed=seed)
+            (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, options=ratio,
+                                                            num_classes=model.num_classes, seed=seed)  # fmt: skip
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
         return _guided(
@@ -105,7 +107,7 @@ def _guided(model, rae, config, n, mode, target, guidance, weak, seed, guide_pro
 def fair_sample_grid(
     run_folder, n: int, out, mode: str, target: str = "", probe_folder=None, guidance: GuidanceConfig | None = None,
     seed: int = 0, guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference_n: int = 500,
+    reference_n: int = 500, ratio: RatioOptions = RatioOptions(),
 ):  # fmt: skip
     """``replab diffusion sample --fair MODE``: a grid PNG of corrected samples and, beside it, what it cost."""
     import json
@@ -126,7 +128,7 @@ def fair_sample_grid(
     guidance = guidance or config.sample
     images, _, cost = fair_generate(model, rae, config, n=n, mode=mode, target=goal, guidance=guidance, probe=probe,
                                     probe_info=info, seed=seed, guide_probe=steering, guide_scale=guide_scale,
-                                    guide_window=guide_window, reference=reference)  # fmt: skip
+                                    guide_window=guide_window, reference=reference, ratio=ratio)  # fmt: skip
     cost.pop("assigned", None)
     rows = [images[i : i + 10] for i in range(0, len(images), 10)]
     path = save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)
