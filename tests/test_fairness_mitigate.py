@@ -133,6 +133,36 @@ def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_class
     assert all(a[2] < a[1] for a in asked[1:])  # later batches follow each class's keep rate
 
 
+def test_density_ratio_against_training_data_corrects_the_bias_without_selecting_on_artefacts():
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+
+    def real(groups):  # feature 0 carries the group; feature 1 is free of it
+        return torch.stack([4.0 * groups - 2.0, torch.zeros(len(groups))], 1) + torch.randn(len(groups), 2, generator=gen)
+
+    def skewed(count):
+        return (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0, in the data and in the samples
+
+    reference, training = real(torch.tensor([0, 1] * 200)), real(skewed(4000))
+    artefact = torch.tensor([0.0, 1.5])  # the fake generator's own flaw: feature 1 shifted, as no real image is
+
+    def draw(count, _):
+        groups = skewed(count)
+        feats = real(groups) + artefact
+        return (groups, feats), feats
+
+    results = {}
+    for against in ("generated", "training"):
+        options = RatioOptions(cap_quantile=0.999, against=against)
+        (groups, feats), _ = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
+        results[against] = ((groups == 0).float().mean().item(), feats[:, 1].mean().item())
+    for share, _ in results.values():
+        assert abs(share - 0.5) < 0.5 * abs(0.1 - 0.5)  # both halve the fairness discrepancy
+    assert abs(results["training"][1] - 1.5) < 0.15  # the kept samples keep the generator's look
+    assert results["generated"][1] < 1.0  # against samples, r also picks those that hide the artefact
+
+
 def test_class_plan_asks_open_classes_for_their_expected_draws():
     from replab.fairness.mitigate import _class_plan
 
@@ -149,3 +179,7 @@ def test_density_ratio_options_are_checked():
         RatioOptions(cap_quantile=1.5)
     with pytest.raises(ConfigError, match="class-conditional"):
         density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(class_quota=True))
+    with pytest.raises(ConfigError, match="ratio-against"):
+        RatioOptions(against="test")
+    with pytest.raises(ConfigError, match="training images"):
+        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(against="training"))

@@ -253,12 +253,23 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
                         help="--fair ratio: cap the weights at this quantile of the pilot's (cost bound)")  # fmt: skip
     parser.add_argument("--ratio-class-quota", action="store_true",
                         help="--fair ratio: every class keeps an equal share (the class mix cannot move)")  # fmt: skip
+    parser.add_argument("--ratio-against", default="generated", choices=("generated", "training"),
+                        help="--fair ratio: tell the reference from a pilot of samples (generated) or from the "
+                        "generator's own training images (training, fairgen's classifier)")  # fmt: skip
+    parser.add_argument("--ratio-training-n", type=int, default=5000,
+                        help="--ratio-against training: how many training images")  # fmt: skip
 
 
 def _ratio_options(args: argparse.Namespace):
     from replab.fairness.mitigate import RatioOptions
 
-    return RatioOptions(l2=args.ratio_l2, cap_quantile=args.ratio_cap, class_quota=args.ratio_class_quota)
+    return RatioOptions(
+        l2=args.ratio_l2,
+        cap_quantile=args.ratio_cap,
+        class_quota=args.ratio_class_quota,
+        against=args.ratio_against,
+        training_n=args.ratio_training_n,
+    )
 
 
 def _guide_window(text: str) -> tuple[float, float]:

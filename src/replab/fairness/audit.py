@@ -30,7 +30,7 @@ from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
-from replab.fairness.auditor import auditor_groups, default_target, read_target, reference_images
+from replab.fairness.auditor import auditor_groups, default_target, ratio_inputs, read_target
 from replab.fairness.mitigate import RatioOptions
 from replab.fairness.probe import held_out_pairs, load_probe, posteriors
 from replab.fairness.sample import fair_generate
@@ -165,11 +165,12 @@ def audit(
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
-            reference = reference_images(attribute, info, rae_run, goal, reference_n, seed) if fair == "ratio" else None
+            reference, training = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n,
+                                                seed, ratio) if fair == "ratio" else (None, None))  # fmt: skip
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
                                                  probe=probe, probe_info=info, seed=seed, guide_probe=steering,
                                                  guide_scale=guide_scale, guide_window=guide_window,
-                                                 reference=reference, ratio=ratio)  # fmt: skip
+                                                 reference=reference, ratio=ratio, training=training)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from replab.core.config import from_dict
-from replab.core.data import DataConfig, load_images
+from replab.core.data import DataConfig, load_images, read_index_list
 from replab.core.run import Run
+from replab.diffusion.sample import resolve_rae
 from replab.errors import ConfigError
 from replab.fairness.attributes import ToneRule, class_groups
-from replab.fairness.mitigate import quotas
+from replab.fairness.mitigate import RatioOptions, quotas
 from replab.metrics import fairness as fm
 from replab.metrics.features import load_feature_net
 
@@ -69,3 +70,27 @@ def reference_images(
         rng.choice(np.flatnonzero(groups == g), count, replace=False) for g, count in enumerate(quotas(target, size))
     ]
     return train.float(torch.from_numpy(np.concatenate(picks)))
+
+
+def training_images(config, rae_run: Path, run_folder: Path, size: int, seed: int) -> torch.Tensor:
+    """``size`` images drawn (seeded) from those the generator learned: its ``subset`` (found like its RAE), else
+    the RAE's whole training split. ``--ratio-against training`` tells the reference from these; no attribute
+    labels are read."""
+    train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
+    pool = np.arange(len(train))
+    if config.subset:
+        pool = read_index_list(resolve_rae(config.subset, run_folder), len(train)).numpy()
+    picks = np.random.default_rng(seed + 1).choice(pool, min(size, len(pool)), replace=False)
+    return train.float(torch.from_numpy(np.sort(picks)))
+
+
+def ratio_inputs(
+    attribute: str, info: dict, config, rae_run: Path, run_folder: Path, target: np.ndarray, reference_n: int,
+    seed: int, ratio: RatioOptions,
+) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """``--fair ratio``'s real images: the balanced reference set and, with ``--ratio-against training``, the
+    generator's training images it is told apart from."""
+    reference = reference_images(attribute, info, rae_run, target, reference_n, seed)
+    if ratio.against != "training":
+        return reference, None
+    return reference, training_images(config, rae_run, Path(run_folder), ratio.training_n, seed)

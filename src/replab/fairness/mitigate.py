@@ -131,8 +131,9 @@ def pooled_features(latents: torch.Tensor) -> torch.Tensor:
 
 
 def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: int = 300, l2: float = 1e-2):
-    """A logistic regression telling reference (real, balanced) from generated features; returns
-    r(f) ≈ p_reference(f) / p_generated(f), the density ratio (fairgen's idea, here at sampling time)."""
+    """A logistic regression telling reference (real, balanced) from ``generated`` features (or any other set:
+    the generator's training data); returns r(f) ≈ p_reference(f) / p_generated(f), the density ratio
+    (fairgen's idea, here at sampling time)."""
     mean, std = generated.mean(0), generated.std(0) + 1e-6
     x = torch.cat([generated, reference]).sub(mean).div(std)
     y = torch.cat([torch.zeros(len(generated)), torch.ones(len(reference))])
@@ -153,22 +154,35 @@ def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: i
     return lambda f: torch.exp(((f - mean) / std) @ w + b)
 
 
+RATIO_AGAINST = ("generated", "training")
+
+
 @dataclass(frozen=True)
 class RatioOptions:
     """Density-ratio resampling's knobs: the logistic regression's ``l2``, the weight cap (the pilot's
-    ``cap_quantile`` of r; the cost bound) and ``class_quota``: every class keeps an equal share of the kept
+    ``cap_quantile`` of r; the cost bound), ``class_quota``: every class keeps an equal share of the kept
     samples (candidates are drawn only for classes not yet full), so the correction cannot come from changing
-    the class mix — on a class-conditional generator the ratio otherwise also prefers whole classes."""
+    the class mix — on a class-conditional generator the ratio otherwise also prefers whole classes — and
+    ``against``, what the reference is told apart from: ``generated`` (a pilot batch of samples: r estimates
+    p_reference / p_generator, but also learns the generator's artefacts and so selects its most real-looking
+    samples) or ``training`` (``training_n`` of the generator's own training images, fairgen's classifier: both
+    sets are real, so r sees only how the data was biased, not how the generator differs from its data)."""
 
     l2: float = 1e-2
     cap_quantile: float = 0.98
     class_quota: bool = False
+    against: str = "generated"
+    training_n: int = 5000
 
     def __post_init__(self) -> None:
         if not self.l2 >= 0:
             raise ConfigError(f"--ratio-l2 {self.l2}: expected >= 0")
         if not 0 < self.cap_quantile <= 1:
             raise ConfigError(f"--ratio-cap {self.cap_quantile}: expected a quantile in (0, 1]")
+        if self.against not in RATIO_AGAINST:
+            raise ConfigError(f"--ratio-against {self.against}: expected one of {', '.join(RATIO_AGAINST)}")
+        if self.training_n < 2:
+            raise ConfigError(f"--ratio-training-n {self.training_n}: expected at least 2 training images")
 
 
 def density_ratio_resample(
@@ -180,16 +194,23 @@ def density_ratio_resample(
     num_classes: int = 0,
     max_draws: int = 100_000,
     seed: int = 0,
+    training: torch.Tensor | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], dict]:
-    """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch; ``draw``
+    """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch (or, with
+    ``options.against == "training"``, on the ``training`` features of the generator's own data); ``draw``
     returns (tensors, label-free features), its second tensor the class labels. Weights are capped at the
     pilot's ``options.cap_quantile`` of r. With ``options.class_quota`` each of the ``num_classes`` classes keeps
     n / num_classes samples and ``draw(count, index, labels)`` is asked for the classes still open."""
     state: dict = {}
+    if options.against == "training":
+        if training is None:
+            raise ConfigError("--ratio-against training tells the reference from the generator's training images: "
+                              "none were given")  # fmt: skip
+        state["ratio"] = fit_density_ratio(training, reference, l2=options.l2)
 
     def accept(features: torch.Tensor) -> np.ndarray:
-        if not state:  # the pilot batch fits the ratio and its cap
-            state["ratio"] = fit_density_ratio(features, reference, l2=options.l2)
+        if "cap" not in state:  # the pilot batch fits the ratio (unless fitted on training data) and its cap
+            state.setdefault("ratio", fit_density_ratio(features, reference, l2=options.l2))
             state["cap"] = float(torch.quantile(state["ratio"](features), options.cap_quantile))
         return (state["ratio"](features).clamp(max=state["cap"]) / state["cap"]).numpy()
 

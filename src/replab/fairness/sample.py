@@ -52,10 +52,11 @@ def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
     guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference: torch.Tensor | None = None, ratio: RatioOptions = RatioOptions(),
+    reference: torch.Tensor | None = None, ratio: RatioOptions = RatioOptions(), training: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
-    group each sample was steered to, ``assigned``)."""
+    group each sample was steered to, ``assigned``). ``reference`` and ``training``: ``--fair ratio``'s real
+    images (``ratio_inputs``)."""
     weak = load_guide(guidance)
     if mode in ("none", "balanced"):
         if mode == "balanced" and not model.num_classes:
@@ -75,8 +76,10 @@ def fair_generate(
         else:
             draw = _candidates(model, rae, config, guidance, weak, seed, pooled_features)
             features = pooled_features(_encode(rae, reference))
+            learned = pooled_features(_encode(rae, training)) if training is not None else None
             (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, options=ratio,
-                                                            num_classes=model.num_classes, seed=seed)  # fmt: skip
+                                                            num_classes=model.num_classes, seed=seed,
+                                                            training=learned)  # fmt: skip
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
         return _guided(
@@ -115,7 +118,7 @@ def fair_sample_grid(
 
     from replab.core.images import save_grid
     from replab.diffusion.sample import load_diffusion, resolve_rae
-    from replab.fairness.auditor import read_target, reference_images
+    from replab.fairness.auditor import ratio_inputs, read_target
     from replab.fairness.probe import load_probe
 
     model, config, rae = load_diffusion(run_folder)
@@ -124,11 +127,13 @@ def fair_sample_grid(
     attribute = info["spec"]["attribute"] if info else "group"
     goal = read_target(target, attribute, len(info["groups"]) if info else 4)
     steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
-    reference = reference_images(attribute, info, rae_run, goal, reference_n, seed) if mode == "ratio" else None
+    reference, training = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed,
+                                        ratio) if mode == "ratio" else (None, None))  # fmt: skip
     guidance = guidance or config.sample
     images, _, cost = fair_generate(model, rae, config, n=n, mode=mode, target=goal, guidance=guidance, probe=probe,
                                     probe_info=info, seed=seed, guide_probe=steering, guide_scale=guide_scale,
-                                    guide_window=guide_window, reference=reference, ratio=ratio)  # fmt: skip
+                                    guide_window=guide_window, reference=reference, ratio=ratio,
+                                    training=training)  # fmt: skip
     cost.pop("assigned", None)
     rows = [images[i : i + 10] for i in range(0, len(images), 10)]
     path = save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)
