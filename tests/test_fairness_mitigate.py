@@ -139,7 +139,8 @@ def test_density_ratio_against_training_data_corrects_the_bias_without_selecting
     gen = torch.Generator().manual_seed(0)
 
     def real(groups):  # feature 0 carries the group; feature 1 is free of it
-        return torch.stack([4.0 * groups - 2.0, torch.zeros(len(groups))], 1) + torch.randn(len(groups), 2, generator=gen)
+        signal = torch.stack([4.0 * groups - 2.0, torch.zeros(len(groups))], 1)
+        return signal + torch.randn(len(groups), 2, generator=gen)
 
     def skewed(count):
         return (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0, in the data and in the samples
