@@ -184,3 +184,59 @@ def test_density_ratio_options_are_checked():
         RatioOptions(against="test")
     with pytest.raises(ConfigError, match="training images"):
         density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(against="training"))
+    from replab.fairness.mitigate import ratio_power
+
+    assert ratio_power("auto") == "auto" and ratio_power("2") == 2.0
+    for bad in ("strong", "0", "-1"):
+        with pytest.raises(ConfigError, match="ratio-power"):
+            RatioOptions(power=ratio_power(bad))
+
+
+def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
+    """The fake generator draws its groups from the data's skew but makes feature 0, the group's cue, half as
+    varied about the data's mean as real images are (guidance narrows samples towards the mode): r fitted on
+    real images then tilts its samples too little at power 1, and the matched power fixes it."""
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+
+    def images(groups, spread=1.0):
+        real = torch.stack([2.0 * groups - 1.0, torch.zeros(len(groups))], 1) + torch.randn(len(groups), 2,
+                                                                                          generator=gen)  # fmt: skip
+        real[:, 0] = 0.8 + spread * (real[:, 0] - 0.8)  # 0.8: feature 0's mean over the skewed data
+        return real
+
+    def skewed(count):
+        return (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0
+
+    reference, training = images(torch.tensor([0, 1] * 300)), images(skewed(4000))
+
+    def draw(count, _):
+        groups = skewed(count)
+        return (groups,), images(groups, spread=0.5)
+
+    shares, infos = {}, {}
+    for power in (1.0, "auto"):
+        options = RatioOptions(cap_quantile=0.999, against="training", power=power)
+        (groups,), infos[power] = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
+        shares[power] = (groups == 0).float().mean().item()
+    assert infos[1.0]["power_used"] == 1.0 and infos["auto"]["power_used"] > 1.5
+    assert abs(shares[1.0] - 0.5) > 0.5 * abs(0.1 - 0.5)  # power 1 falls short of halving
+    assert abs(shares["auto"] - 0.5) < 0.5 * abs(0.1 - 0.5)  # the matched power halves it
+    assert infos["auto"]["draws_per_kept"] > infos[1.0]["draws_per_kept"]
+
+
+def test_matching_power_solves_the_mean_score_and_reports_its_edges():
+    from replab.fairness.mitigate import matching_power
+
+    score = np.linspace(-2, 2, 401)
+    power = matching_power(score, 0.5, ceiling=10.0)
+    w = np.exp(power * score)
+    assert abs(np.sum(w * score) / w.sum() - 0.5) < 1e-6
+    assert matching_power(score, -1.0, ceiling=10.0) == 0.0  # already past the reference: keep all
+    assert matching_power(score, 5.0, ceiling=1.0) == 50.0  # unreachable under the cap: the highest power
+    labels = np.repeat([0, 1], [200, 201])
+    two = matching_power(score, 0.0, ceiling=10.0, labels=labels)
+    w = np.exp(two * score)
+    per_class = [np.sum(w[labels == c] * score[labels == c]) / w[labels == c].sum() for c in (0, 1)]
+    assert abs(np.mean(per_class)) < 1e-6 and two > 0

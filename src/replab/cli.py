@@ -258,12 +258,16 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
                         "generator's own training images (training, fairgen's classifier)")  # fmt: skip
     parser.add_argument("--ratio-training-n", type=int, default=5000,
                         help="--ratio-against training: how many training images")  # fmt: skip
+    parser.add_argument("--ratio-power", default="1",
+                        help="--fair ratio: keep in proportion to r^POWER; auto: the power at which the kept "
+                        "samples match the reference's mean log r (label-free)")  # fmt: skip
 
 
 def _ratio_options(args: argparse.Namespace):
-    from replab.fairness.mitigate import RatioOptions
+    from replab.fairness.mitigate import RatioOptions, ratio_power
 
     return RatioOptions(
+        power=ratio_power(args.ratio_power),
         l2=args.ratio_l2,
         cap_quantile=args.ratio_cap,
         class_quota=args.ratio_class_quota,

@@ -253,8 +253,11 @@ def format_report(report: dict) -> str:
     names, a = report["groups"], report["auditor"]
     fair = report.get("fair", "none")
     cost = report.get("mitigation", {}).get("draws_per_kept")
+    power = report.get("mitigation", {}).get("power_used")
     how = (
-        f", sampled with --fair {fair}" + (f" ({cost:.2f} draws per kept sample)" if cost else "")
+        f", sampled with --fair {fair}"
+        + (f" ({cost:.2f} draws per kept sample)" if cost else "")
+        + (f", ratio power {power:.2f}" if power is not None else "")
         if fair != "none"
         else ""
     )

@@ -72,7 +72,7 @@ def importance_resample(
     images, their labels —, the probe's predicted group of each); the kept rows of each tensor come back."""
     state: dict = {}
 
-    def accept(predicted: np.ndarray) -> np.ndarray:
+    def accept(predicted: np.ndarray, _labels=None) -> np.ndarray:
         if not state:  # the pilot batch: the generator's error-corrected distribution
             state["true_share"] = invert_confusion(group_distribution(predicted, len(target)), confusion)
             state["keep"] = acceptance(target, state["true_share"], confusion)
@@ -134,6 +134,12 @@ def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: i
     """A logistic regression telling reference (real, balanced) from ``generated`` features (or any other set:
     the generator's training data); returns r(f) ≈ p_reference(f) / p_generated(f), the density ratio
     (fairgen's idea, here at sampling time)."""
+    log_ratio = fit_log_density_ratio(generated, reference, steps, l2)
+    return lambda f: torch.exp(log_ratio(f))
+
+
+def fit_log_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: int = 300, l2: float = 1e-2):
+    """``fit_density_ratio``'s log r(f), the logistic regression's logit."""
     mean, std = generated.mean(0), generated.std(0) + 1e-6
     x = torch.cat([generated, reference]).sub(mean).div(std)
     y = torch.cat([torch.zeros(len(generated)), torch.ones(len(reference))])
@@ -151,7 +157,7 @@ def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: i
 
     opt.step(closure)
     w, b = w.detach(), b.detach()
-    return lambda f: torch.exp(((f - mean) / std) @ w + b)
+    return lambda f: ((f - mean) / std) @ w + b
 
 
 RATIO_AGAINST = ("generated", "training")
@@ -166,13 +172,18 @@ class RatioOptions:
     ``against``, what the reference is told apart from: ``generated`` (a pilot batch of samples: r estimates
     p_reference / p_generator, but also learns the generator's artefacts and so selects its most real-looking
     samples) or ``training`` (``training_n`` of the generator's own training images, fairgen's classifier: both
-    sets are real, so r sees only how the data was biased, not how the generator differs from its data)."""
+    sets are real, so r sees only how the data was biased, not how the generator differs from its data).
+    ``power``: keep in proportion to r^power; ``"auto"`` solves it on the pilot so that the kept samples' mean
+    log r equals the reference's — the exponential tilt of the generator's distribution closest to it in KL
+    that matches the reference on the ratio's own score (a generator that renders the data's cues more weakly
+    than real images needs a power above 1; no attribute labels are read)."""
 
     l2: float = 1e-2
     cap_quantile: float = 0.98
     class_quota: bool = False
     against: str = "generated"
     training_n: int = 5000
+    power: float | str = 1.0
 
     def __post_init__(self) -> None:
         if not self.l2 >= 0:
@@ -183,6 +194,40 @@ class RatioOptions:
             raise ConfigError(f"--ratio-against {self.against}: expected one of {', '.join(RATIO_AGAINST)}")
         if self.training_n < 2:
             raise ConfigError(f"--ratio-training-n {self.training_n}: expected at least 2 training images")
+        if self.power != "auto" and not (isinstance(self.power, int | float) and self.power > 0):
+            raise ConfigError(f"--ratio-power {self.power}: expected a number > 0 or 'auto'")
+
+
+def ratio_power(value: str) -> float | str:
+    """``--ratio-power``'s value: ``auto`` or a number."""
+    try:
+        return value if value == "auto" else float(value)
+    except ValueError:
+        raise ConfigError(f"--ratio-power {value}: expected a number > 0 or 'auto'") from None
+
+
+def matching_power(score: np.ndarray, reference_score: float, ceiling: float, labels: np.ndarray | None = None,
+                   highest: float = 50.0) -> float:  # fmt: skip
+    """The power p for which the samples kept with probability ∝ exp(p · min(score, ceiling)) — r^p capped
+    where r is — have mean ``score`` equal to ``reference_score`` (each class weighted alike when ``labels``
+    are given, as class quotas keep them). The kept mean grows with p, so bisection finds it; 0 when the
+    samples already reach the reference, ``highest`` when even that cannot."""
+    clipped = np.minimum(score, ceiling)
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if labels is not None else [slice(None)]
+
+    def kept_mean(p: float) -> float:
+        w = np.exp(p * (clipped - ceiling))
+        return float(np.mean([np.sum(w[g] * score[g]) / np.sum(w[g]) for g in groups]))
+
+    if kept_mean(0.0) >= reference_score:
+        return 0.0
+    if kept_mean(highest) < reference_score:
+        return highest
+    low, high = 0.0, highest
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if kept_mean(mid) < reference_score else (low, mid)
+    return (low + high) / 2
 
 
 def density_ratio_resample(
@@ -206,19 +251,25 @@ def density_ratio_resample(
         if training is None:
             raise ConfigError("--ratio-against training tells the reference from the generator's training images: "
                               "none were given")  # fmt: skip
-        state["ratio"] = fit_density_ratio(training, reference, l2=options.l2)
+        state["log_ratio"] = fit_log_density_ratio(training, reference, l2=options.l2)
 
-    def accept(features: torch.Tensor) -> np.ndarray:
-        if "cap" not in state:  # the pilot batch fits the ratio (unless fitted on training data) and its cap
-            state.setdefault("ratio", fit_density_ratio(features, reference, l2=options.l2))
-            state["cap"] = float(torch.quantile(state["ratio"](features), options.cap_quantile))
-        return (state["ratio"](features).clamp(max=state["cap"]) / state["cap"]).numpy()
+    def accept(features: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+        if "ceiling" not in state:  # the pilot fits the ratio (unless fitted on training data), its cap and power
+            state.setdefault("log_ratio", fit_log_density_ratio(features, reference, l2=options.l2))
+            score = state["log_ratio"](features).numpy()
+            state["ceiling"] = float(np.quantile(score, options.cap_quantile))
+            state["power"] = float(options.power) if options.power != "auto" else matching_power(
+                score, float(state["log_ratio"](reference).mean()), state["ceiling"],
+                labels.numpy() if options.class_quota else None)  # fmt: skip
+        score = state["log_ratio"](features).numpy()
+        return np.exp(state["power"] * (np.minimum(score, state["ceiling"]) - state["ceiling"]))
 
     if options.class_quota and num_classes < 2:
         raise ConfigError("--ratio-class-quota needs a class-conditional generator")
     class_quota = quotas(np.full(num_classes, 1 / num_classes), n) if options.class_quota else None
     out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling", class_quota)
-    return out, {**info, "weight_cap": state["cap"], **asdict(options)}
+    cap = float(np.exp(state["power"] * state["ceiling"]))
+    return out, {**info, "weight_cap": cap, **asdict(options), "power_used": state["power"]}
 
 
 def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str, class_quota=None):
@@ -244,7 +295,7 @@ def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: s
             plan = _class_plan(need, tried, taken, batch, index)
             items, values = draw(len(plan), index, torch.from_numpy(plan))
         index, drawn = index + 1, drawn + len(values)
-        keep = rng.random(len(values)) < accept(values)
+        keep = rng.random(len(values)) < accept(values, items[1] if len(items) > 1 else None)
         if need is not None:
             labels = items[1].numpy()
             for c in np.unique(labels):
