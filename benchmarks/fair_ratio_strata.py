@@ -82,7 +82,7 @@ def main() -> None:
     rae_run = resolve_rae(config.rae, Path(args.run))
     _, info = load_probe(args.probe, rae_run)
     batches = candidate_pool(args.run, Path(args.pool), 2, args.size, args.seed)
-    reference = reference_images("tone", info, rae_run, np.array([0.5, 0.5]), args.reference_n, args.seed)
+    reference, _ = reference_images("tone", info, rae_run, np.array([0.5, 0.5]), args.reference_n, args.seed)
     with torch.no_grad():
         ref_features = pooled_features(torch.cat([rae.encode(reference[i : i + 500])
                                                   for i in range(0, len(reference), 500)]))  # fmt: skip

@@ -240,3 +240,90 @@ def test_matching_power_solves_the_mean_score_and_reports_its_edges():
     w = np.exp(two * score)
     per_class = [np.sum(w[labels == c] * score[labels == c]) / w[labels == c].sum() for c in (0, 1)]
     assert abs(np.mean(per_class)) < 1e-6 and two > 0
+
+
+def _two_groups(gen: torch.Generator, shift: torch.Tensor | None = None):
+    """Real images' features (feature 0 carries the group, 4 apart; ``shift`` moves it per class) and a 10 %
+    group-0 skew, as in the data and in the samples."""
+
+    def real(groups, classes=None):
+        feats = torch.stack([4.0 * groups - 2.0, torch.zeros(len(groups))], 1) + torch.randn(len(groups), 2,
+                                                                                           generator=gen)  # fmt: skip
+        if shift is not None:
+            feats[:, 0] += shift[classes]
+        return feats
+
+    def skewed(count):
+        return (torch.rand(count, generator=gen) > 0.1).long()
+
+    return real, skewed
+
+
+def test_mixture_ratio_corrects_the_mix_without_tilting_inside_a_group():
+    """The true ratio of a skewed mix is one value per group. A linear logit also moves the kept light samples
+    towards the dark ones' look; the latent-group mixture keeps each group's own distribution."""
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+    real, skewed = _two_groups(gen)
+    reference, training = real(torch.tensor([0, 1] * 300)), real(skewed(4000))
+
+    def draw(count, _):
+        groups = skewed(count)
+        feats = real(groups)
+        return (groups, feats), feats
+
+    kept = {}
+    for model in ("logistic", "mixture"):
+        options = RatioOptions(cap_quantile=0.999, against="training", model=model)
+        (groups, feats), info = density_ratio_resample(draw, reference, n=1500, options=options, training=training,
+                                                       target=np.array([0.5, 0.5]))  # fmt: skip
+        kept[model] = ((groups == 0).float().mean().item(), feats[groups == 1, 0].mean().item(), info)
+    for share, _, _ in kept.values():
+        assert abs(share - 0.5) < 0.5 * abs(0.1 - 0.5)  # both halve the fairness discrepancy
+    assert kept["logistic"][1] < 2.0 - 0.3  # the light samples kept look darker than light ones do
+    assert abs(kept["mixture"][1] - 2.0) < 0.15  # ... but not with the mixture
+    assert sorted(kept["mixture"][2]["latent_shares"]) == pytest.approx([0.1, 0.9], abs=0.05)
+    assert kept["mixture"][2]["l2"] == 1e-4 and kept["logistic"][2]["l2"] == 1e-2
+
+
+def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class():
+    """Where the group's cue sits differs by class (a dark sandal is lighter than a light coat): one pooled
+    boundary cannot separate the groups, a per-class offset can; the classes come from the generator's labels."""
+    from replab.fairness.density_ratio import fit_mixture_log_ratio
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    gen = torch.Generator().manual_seed(0)
+    real, skewed = _two_groups(gen, shift=torch.tensor([-3.0, 0.0, 3.0]))
+    ref_groups, ref_classes = torch.arange(600) // 3 % 2, torch.arange(600) % 3
+    train_classes = torch.arange(6000) % 3
+    reference, training = real(ref_groups, ref_classes), real(skewed(6000), train_classes)
+
+    def draw(count, index, labels=None):
+        labels = torch.arange(count) % 3 if labels is None else labels
+        groups = skewed(count)
+        return (groups, labels), real(groups, labels)
+
+    options = RatioOptions(cap_quantile=0.999, against="training", model="mixture", class_quota=True)
+    (groups, labels), _ = density_ratio_resample(
+        draw, reference, n=900, batch=300, options=options, num_classes=3, training=training,
+        target=np.array([0.5, 0.5]), reference_classes=ref_classes, training_classes=train_classes)  # fmt: skip
+    shares = [(groups[labels == c] == 0).float().mean().item() for c in range(3)]
+    assert all(abs(s - 0.5) < 0.5 * abs(0.1 - 0.5) for s in shares)  # halved inside every class
+    pooled = fit_mixture_log_ratio(training, reference, np.array([0.5, 0.5]))  # the same fit without the classes
+    (groups, labels), feats = draw(3000, 0)
+    weight = pooled(feats).exp()
+    pooled_shares = [float(weight[(labels == c) & (groups == 0)].sum() / weight[labels == c].sum()) for c in range(3)]
+    assert min(abs(s - 0.5) for s in pooled_shares) > 0.5 * abs(0.1 - 0.5), pooled_shares
+
+
+def test_mixture_ratio_needs_its_target_and_the_reference_classes():
+    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+
+    with pytest.raises(ConfigError, match="ratio-model"):
+        RatioOptions(model="forest")
+    with pytest.raises(ConfigError, match="target"):
+        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(model="mixture"))
+    with pytest.raises(ConfigError, match="reference's classes"):
+        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(model="mixture"),
+                               num_classes=3, target=np.array([0.5, 0.5]))  # fmt: skip

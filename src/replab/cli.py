@@ -248,7 +248,8 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
     parser.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
     parser.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the real reference set's size")
-    parser.add_argument("--ratio-l2", type=float, default=1e-2, help="--fair ratio: the logistic regression's L2")
+    parser.add_argument("--ratio-l2", type=float, default=None,
+                        help="--fair ratio: the ratio model's L2 (default 1e-2 logistic, 1e-4 mixture)")  # fmt: skip
     parser.add_argument("--ratio-cap", type=float, default=0.98,
                         help="--fair ratio: cap the weights at this quantile of the pilot's (cost bound)")  # fmt: skip
     parser.add_argument("--ratio-class-quota", action="store_true",
@@ -261,6 +262,9 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio-power", default="1",
                         help="--fair ratio: keep in proportion to r^POWER; auto: the power at which the kept "
                         "samples match the reference's mean log r (label-free)")  # fmt: skip
+    parser.add_argument("--ratio-model", default="logistic", choices=("logistic", "mixture"),
+                        help="--fair ratio: log r linear in the features (logistic, fairgen's) or one ratio per "
+                        "latent group of the target's K, flat inside a group (mixture)")  # fmt: skip
 
 
 def _ratio_options(args: argparse.Namespace):
@@ -273,6 +277,7 @@ def _ratio_options(args: argparse.Namespace):
         class_quota=args.ratio_class_quota,
         against=args.ratio_against,
         training_n=args.ratio_training_n,
+        model=args.ratio_model,
     )
 
 

@@ -165,12 +165,12 @@ def audit(
     with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
-            reference, training = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n,
-                                                seed, ratio) if fair == "ratio" else (None, None))  # fmt: skip
+            real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)
+                    if fair == "ratio" else None)  # fmt: skip
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
                                                  probe=probe, probe_info=info, seed=seed, guide_probe=steering,
                                                  guide_scale=guide_scale, guide_window=guide_window,
-                                                 reference=reference, ratio=ratio, training=training)  # fmt: skip
+                                                 real=real, ratio=ratio)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
             report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
@@ -254,10 +254,11 @@ def format_report(report: dict) -> str:
     fair = report.get("fair", "none")
     cost = report.get("mitigation", {}).get("draws_per_kept")
     power = report.get("mitigation", {}).get("power_used")
+    model = report.get("mitigation", {}).get("model")
     how = (
         f", sampled with --fair {fair}"
         + (f" ({cost:.2f} draws per kept sample)" if cost else "")
-        + (f", ratio power {power:.2f}" if power is not None else "")
+        + (f", {model} ratio at power {power:.2f}" if power is not None else "")
         if fair != "none"
         else ""
     )

@@ -4,6 +4,7 @@ correction), targets, and the small real reference set of density-ratio resampli
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,37 +61,47 @@ def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | 
 
 def reference_images(
     attribute: str, info: dict, rae_run: Path, target: np.ndarray, size: int, seed: int
-) -> torch.Tensor:
-    """A small reference set of real *training* images whose attribute follows ``target`` (tone: class-balanced
-    too): the one place a human's attribute labels enter label-free density-ratio resampling."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A small reference set of real *training* images whose attribute follows ``target``, and their classes: the
+    one place a human's attribute labels enter label-free density-ratio resampling."""
     train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
     groups = auditor_groups(attribute, train.float(), train.labels, info)
     rng = np.random.default_rng(seed)
     picks = [
         rng.choice(np.flatnonzero(groups == g), count, replace=False) for g, count in enumerate(quotas(target, size))
     ]
-    return train.float(torch.from_numpy(np.concatenate(picks)))
+    index = torch.from_numpy(np.concatenate(picks))
+    return train.float(index), train.labels[index]
 
 
-def training_images(config, rae_run: Path, run_folder: Path, size: int, seed: int) -> torch.Tensor:
-    """``size`` images drawn (seeded) from those the generator learned: its ``subset`` (found like its RAE), else
-    the RAE's whole training split. ``--ratio-against training`` tells the reference from these; no attribute
-    labels are read."""
+def training_images(config, rae_run: Path, run_folder: Path, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size`` images drawn (seeded) from those the generator learned — its ``subset`` (found like its RAE), else
+    the RAE's whole training split — and their classes. ``--ratio-against training`` tells the reference from
+    these; no attribute labels are read."""
     train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
     pool = np.arange(len(train))
     if config.subset:
         pool = read_index_list(resolve_rae(config.subset, run_folder), len(train)).numpy()
-    picks = np.random.default_rng(seed + 1).choice(pool, min(size, len(pool)), replace=False)
-    return train.float(torch.from_numpy(np.sort(picks)))
+    index = torch.from_numpy(np.sort(np.random.default_rng(seed + 1).choice(pool, min(size, len(pool)), replace=False)))
+    return train.float(index), train.labels[index]
+
+
+@dataclass
+class RatioInputs:
+    """``--fair ratio``'s real images and their classes: the balanced reference set and, with ``--ratio-against
+    training``, the generator's training images it is told apart from."""
+
+    reference: torch.Tensor
+    reference_classes: torch.Tensor
+    training: torch.Tensor | None = None
+    training_classes: torch.Tensor | None = None
 
 
 def ratio_inputs(
     attribute: str, info: dict, config, rae_run: Path, run_folder: Path, target: np.ndarray, reference_n: int,
     seed: int, ratio: RatioOptions,
-) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
-    """``--fair ratio``'s real images: the balanced reference set and, with ``--ratio-against training``, the
-    generator's training images it is told apart from."""
+) -> RatioInputs:  # fmt: skip
     reference = reference_images(attribute, info, rae_run, target, reference_n, seed)
     if ratio.against != "training":
-        return reference, None
-    return reference, training_images(config, rae_run, Path(run_folder), ratio.training_n, seed)
+        return RatioInputs(*reference)
+    return RatioInputs(*reference, *training_images(config, rae_run, Path(run_folder), ratio.training_n, seed))

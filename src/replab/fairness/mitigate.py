@@ -21,6 +21,7 @@ import torch
 
 from replab.errors import ConfigError
 from replab.fairness.attributes import CLASS_GROUP
+from replab.fairness.density_ratio import fit_log_density_ratio, fit_mixture_log_ratio
 from replab.metrics.fairness import group_distribution, invert_confusion
 
 
@@ -131,36 +132,13 @@ def pooled_features(latents: torch.Tensor) -> torch.Tensor:
 
 
 def fit_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: int = 300, l2: float = 1e-2):
-    """A logistic regression telling reference (real, balanced) from ``generated`` features (or any other set:
-    the generator's training data); returns r(f) ≈ p_reference(f) / p_generated(f), the density ratio
-    (fairgen's idea, here at sampling time)."""
+    """r(f) ≈ p_reference(f) / p_generated(f) from a logistic regression (``fit_log_density_ratio``)."""
     log_ratio = fit_log_density_ratio(generated, reference, steps, l2)
     return lambda f: torch.exp(log_ratio(f))
 
 
-def fit_log_density_ratio(generated: torch.Tensor, reference: torch.Tensor, steps: int = 300, l2: float = 1e-2):
-    """``fit_density_ratio``'s log r(f), the logistic regression's logit."""
-    mean, std = generated.mean(0), generated.std(0) + 1e-6
-    x = torch.cat([generated, reference]).sub(mean).div(std)
-    y = torch.cat([torch.zeros(len(generated)), torch.ones(len(reference))])
-    weight = torch.where(y == 1, len(generated) / len(reference), 1.0)  # as if both sets were the same size
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, weight=weight)
-                + l2 * w.square().sum())  # fmt: skip
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    w, b = w.detach(), b.detach()
-    return lambda f: ((f - mean) / std) @ w + b
-
-
 RATIO_AGAINST = ("generated", "training")
+RATIO_MODELS = ("logistic", "mixture")
 
 
 @dataclass(frozen=True)
@@ -176,16 +154,24 @@ class RatioOptions:
     ``power``: keep in proportion to r^power; ``"auto"`` solves it on the pilot so that the kept samples' mean
     log r equals the reference's — the exponential tilt of the generator's distribution closest to it in KL
     that matches the reference on the ratio's own score (a generator that renders the data's cues more weakly
-    than real images needs a power above 1; no attribute labels are read)."""
+    than real images needs a power above 1; no attribute labels are read). ``model``: ``logistic`` (log r
+    linear in the features) or ``mixture`` (``fit_mixture_log_ratio``: r is one value per latent group of the
+    target's K, so it does not also tilt the samples inside a group; class offsets on a class-conditional
+    generator); ``l2`` defaults to 1e-2 for the first, 1e-4 for the second."""
 
-    l2: float = 1e-2
+    l2: float | None = None
     cap_quantile: float = 0.98
     class_quota: bool = False
     against: str = "generated"
     training_n: int = 5000
     power: float | str = 1.0
+    model: str = "logistic"
 
     def __post_init__(self) -> None:
+        if self.model not in RATIO_MODELS:
+            raise ConfigError(f"--ratio-model {self.model}: expected one of {', '.join(RATIO_MODELS)}")
+        if self.l2 is None:
+            object.__setattr__(self, "l2", 1e-2 if self.model == "logistic" else 1e-4)
         if not self.l2 >= 0:
             raise ConfigError(f"--ratio-l2 {self.l2}: expected >= 0")
         if not 0 < self.cap_quantile <= 1:
@@ -240,28 +226,48 @@ def density_ratio_resample(
     max_draws: int = 100_000,
     seed: int = 0,
     training: torch.Tensor | None = None,
+    target: np.ndarray | None = None,
+    reference_classes: torch.Tensor | None = None,
+    training_classes: torch.Tensor | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], dict]:
     """Rejection sampling with the density ratio to ``reference`` features, fitted on a pilot batch (or, with
     ``options.against == "training"``, on the ``training`` features of the generator's own data); ``draw``
     returns (tensors, label-free features), its second tensor the class labels. Weights are capped at the
     pilot's ``options.cap_quantile`` of r. With ``options.class_quota`` each of the ``num_classes`` classes keeps
-    n / num_classes samples and ``draw(count, index, labels)`` is asked for the classes still open."""
+    n / num_classes samples and ``draw(count, index, labels)`` is asked for the classes still open.
+    ``options.model == "mixture"`` needs the ``target`` the reference was drawn at and, on a class-conditional
+    generator, the reference's (and training images') classes."""
+    if options.model == "mixture" and target is None:
+        raise ConfigError("--ratio-model mixture needs the target the reference set was drawn at")
+    if options.model == "mixture" and num_classes and reference_classes is None:
+        raise ConfigError("--ratio-model mixture on a class-conditional generator needs the reference's classes")
+
+    def fit(other: torch.Tensor, other_classes: torch.Tensor | None):
+        if options.model == "logistic":
+            return fit_log_density_ratio(other, reference, l2=options.l2)
+        return fit_mixture_log_ratio(other, reference, target, other_classes, reference_classes, num_classes,
+                                     l2=options.l2, seed=seed)  # fmt: skip
+
     state: dict = {}
     if options.against == "training":
         if training is None:
             raise ConfigError("--ratio-against training tells the reference from the generator's training images: "
                               "none were given")  # fmt: skip
-        state["log_ratio"] = fit_log_density_ratio(training, reference, l2=options.l2)
+        if options.model == "mixture" and num_classes and training_classes is None:
+            raise ConfigError("--ratio-model mixture on a class-conditional generator needs the training images' "
+                              "classes")  # fmt: skip
+        state["log_ratio"] = fit(training, training_classes)
 
-    def accept(features: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    def accept(features: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        classes = labels if num_classes else None
         if "ceiling" not in state:  # the pilot fits the ratio (unless fitted on training data), its cap and power
-            state.setdefault("log_ratio", fit_log_density_ratio(features, reference, l2=options.l2))
-            score = state["log_ratio"](features).numpy()
+            state.setdefault("log_ratio", fit(features, classes))
+            score = state["log_ratio"](features, classes).numpy()
             state["ceiling"] = float(np.quantile(score, options.cap_quantile))
             state["power"] = float(options.power) if options.power != "auto" else matching_power(
-                score, float(state["log_ratio"](reference).mean()), state["ceiling"],
+                score, float(state["log_ratio"](reference, reference_classes).mean()), state["ceiling"],
                 labels.numpy() if options.class_quota else None)  # fmt: skip
-        score = state["log_ratio"](features).numpy()
+        score = state["log_ratio"](features, classes).numpy()
         return np.exp(state["power"] * (np.minimum(score, state["ceiling"]) - state["ceiling"]))
 
     if options.class_quota and num_classes < 2:
@@ -269,7 +275,10 @@ def density_ratio_resample(
     class_quota = quotas(np.full(num_classes, 1 / num_classes), n) if options.class_quota else None
     out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling", class_quota)
     cap = float(np.exp(state["power"] * state["ceiling"]))
-    return out, {**info, "weight_cap": cap, **asdict(options), "power_used": state["power"]}
+    info = {**info, "weight_cap": cap, **asdict(options), "power_used": state["power"]}
+    if options.model == "mixture":
+        info["latent_shares"] = state["log_ratio"].shares.tolist()  # the other set's estimated group shares
+    return out, info
 
 
 def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str, class_quota=None):

@@ -10,6 +10,7 @@ import torch
 from replab.diffusion.sample import generate, load_guide
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
+from replab.fairness.auditor import RatioInputs
 from replab.fairness.mitigate import (
     RatioOptions,
     assign_quota,
@@ -52,11 +53,10 @@ def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
     guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference: torch.Tensor | None = None, ratio: RatioOptions = RatioOptions(), training: torch.Tensor | None = None,
+    real: RatioInputs | None = None, ratio: RatioOptions = RatioOptions(),
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
-    group each sample was steered to, ``assigned``). ``reference`` and ``training``: ``--fair ratio``'s real
-    images (``ratio_inputs``)."""
+    group each sample was steered to, ``assigned``). ``real``: ``--fair ratio``'s real images (``ratio_inputs``)."""
     weak = load_guide(guidance)
     if mode in ("none", "balanced"):
         if mode == "balanced" and not model.num_classes:
@@ -67,7 +67,7 @@ def fair_generate(
     if mode in ("resample", "ratio"):
         if mode == "resample" and (probe is None or probe_info is None):
             raise ConfigError("--fair resample reads the attribute with a probe: give --probe")
-        if mode == "ratio" and reference is None:
+        if mode == "ratio" and real is None:
             raise ConfigError("--fair ratio resamples towards a balanced reference set of real images: give one")
         if mode == "resample":
             draw = _candidates(model, rae, config, guidance, weak, seed, lambda z: predict(probe, z).numpy())
@@ -75,11 +75,12 @@ def fair_generate(
             (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
         else:
             draw = _candidates(model, rae, config, guidance, weak, seed, pooled_features)
-            features = pooled_features(_encode(rae, reference))
-            learned = pooled_features(_encode(rae, training)) if training is not None else None
-            (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, options=ratio,
-                                                            num_classes=model.num_classes, seed=seed,
-                                                            training=learned)  # fmt: skip
+            features = pooled_features(_encode(rae, real.reference))
+            learned = pooled_features(_encode(rae, real.training)) if real.training is not None else None
+            (images, labels), info = density_ratio_resample(
+                draw, features, n, batch=batch, options=ratio, num_classes=model.num_classes, seed=seed,
+                training=learned, target=target, reference_classes=real.reference_classes,
+                training_classes=real.training_classes)  # fmt: skip
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
         return _guided(
@@ -127,13 +128,12 @@ def fair_sample_grid(
     attribute = info["spec"]["attribute"] if info else "group"
     goal = read_target(target, attribute, len(info["groups"]) if info else 4)
     steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
-    reference, training = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed,
-                                        ratio) if mode == "ratio" else (None, None))  # fmt: skip
+    real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)
+            if mode == "ratio" else None)  # fmt: skip
     guidance = guidance or config.sample
     images, _, cost = fair_generate(model, rae, config, n=n, mode=mode, target=goal, guidance=guidance, probe=probe,
                                     probe_info=info, seed=seed, guide_probe=steering, guide_scale=guide_scale,
-                                    guide_window=guide_window, reference=reference, ratio=ratio,
-                                    training=training)  # fmt: skip
+                                    guide_window=guide_window, real=real, ratio=ratio)  # fmt: skip
     cost.pop("assigned", None)
     rows = [images[i : i + 10] for i in range(0, len(images), 10)]
     path = save_grid(rows, out, scale=4 if images.shape[-1] <= 64 else 1)
