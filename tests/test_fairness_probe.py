@@ -103,11 +103,13 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
     assert main(["diffusion", "sample", "--run", str(dit), "--n", "10", "--steps", "2", "--fair", "ratio",
                  "--probe", str(probe), "--reference-n", "40", "--ratio-class-quota", "--ratio-l2", "0.001",
                  "--ratio-cap", "0.995", "--ratio-against", "training", "--ratio-training-n", "30",
-                 "--ratio-power", "2", "--out", str(tmp_path / "quota.png")]) == 0  # fmt: skip
+                 "--ratio-power", "2", "--ratio-model", "mixture",
+                 "--out", str(tmp_path / "quota.png")]) == 0  # fmt: skip
     quota = json.loads((tmp_path / "quota.json").read_text())
     assert quota["class_quota"] and quota["l2"] == 0.001 and quota["cap_quantile"] == 0.995
     assert quota["against"] == "training" and quota["training_n"] == 30
     assert quota["power"] == 2.0 and quota["power_used"] == 2.0
+    assert quota["model"] == "mixture" and sum(quota["latent_shares"]) == pytest.approx(1.0, abs=1e-5)
     from replab.fairness.tradeoff import pareto_front
 
     points = [{"fairness_discrepancy": d, "fd_fmnist": f} for d, f in [(0.1, 5), (0.2, 4), (0.3, 6), (0.1, 5)]]
