@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--cap", type=float, default=0.98)
+    parser.add_argument("--fit-seed", type=int, default=None,
+                        help="seed of the reference and training draws the ratios are fitted on (default --seed)")  # fmt: skip
     args = parser.parse_args()
     model, config, rae = load_diffusion(args.run)
     rae_run = resolve_rae(config.rae, Path(args.run))
@@ -92,11 +94,13 @@ def main() -> None:
     dark = (auditor_groups("tone", images, labels, info) == 0).astype(float)
     pool = Pool(labels.numpy(), dark, extract_features(net, images), extract_features(net, test.float()))
     target = np.array([0.5, 0.5])
-    reference, reference_classes = reference_images("tone", info, rae_run, target, 500, args.seed)
-    training, training_classes = training_images(config, rae_run, Path(args.run), 5000, args.seed)
+    fit_seed = args.seed if args.fit_seed is None else args.fit_seed
+    reference, reference_classes = reference_images("tone", info, rae_run, target, 500, fit_seed)
+    training, training_classes = training_images(config, rae_run, Path(args.run), 5000, fit_seed)
     reference, training = pooled_features(_encode(rae, reference)), pooled_features(_encode(rae, training))
-    print(f"{len(labels)} candidates (seed {args.seed}), raw dark share {dark.mean():.3f}; kept {args.per_class} per "
-          f"class, {args.reps} simulated runs each\n")  # fmt: skip
+    print(f"{len(labels)} candidates (seed {args.seed}), raw dark share {dark.mean():.3f}; ratios fitted on the "
+          f"reference and training images of seed {fit_seed}; kept {args.per_class} per class, {args.reps} "
+          "simulated runs each\n")  # fmt: skip
     print("| ratio model | l2 | power | dark share | fairness discrepancy | FD-fmnist / random, same n (sd) "
           "| draws / kept | short per run |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
