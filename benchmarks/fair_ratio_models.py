@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--cap", type=float, default=0.98)
     parser.add_argument("--fit-seed", type=int, default=None,
-                        help="seed of the reference and training draws the ratios are fitted on (default --seed)")  # fmt: skip
+                        help="seed of the reference and training draws for the fits (default --seed)")  # fmt: skip
     args = parser.parse_args()
     model, config, rae = load_diffusion(args.run)
     rae_run = resolve_rae(config.rae, Path(args.run))

@@ -237,10 +237,7 @@ def density_ratio_resample(
     n / num_classes samples and ``draw(count, index, labels)`` is asked for the classes still open.
     ``options.model == "mixture"`` needs the ``target`` the reference was drawn at and, on a class-conditional
     generator, the reference's (and training images') classes."""
-    if options.model == "mixture" and target is None:
-        raise ConfigError("--ratio-model mixture needs the target the reference set was drawn at")
-    if options.model == "mixture" and num_classes and reference_classes is None:
-        raise ConfigError("--ratio-model mixture on a class-conditional generator needs the reference's classes")
+    _check_ratio_inputs(options, num_classes, target, reference_classes, training, training_classes)
 
     def fit(other: torch.Tensor, other_classes: torch.Tensor | None):
         if options.model == "logistic":
@@ -250,12 +247,6 @@ def density_ratio_resample(
 
     state: dict = {}
     if options.against == "training":
-        if training is None:
-            raise ConfigError("--ratio-against training tells the reference from the generator's training images: "
-                              "none were given")  # fmt: skip
-        if options.model == "mixture" and num_classes and training_classes is None:
-            raise ConfigError("--ratio-model mixture on a class-conditional generator needs the training images' "
-                              "classes")  # fmt: skip
         state["log_ratio"] = fit(training, training_classes)
 
     def accept(features: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
@@ -270,8 +261,6 @@ def density_ratio_resample(
         score = state["log_ratio"](features, classes).numpy()
         return np.exp(state["power"] * (np.minimum(score, state["ceiling"]) - state["ceiling"]))
 
-    if options.class_quota and num_classes < 2:
-        raise ConfigError("--ratio-class-quota needs a class-conditional generator")
     class_quota = quotas(np.full(num_classes, 1 / num_classes), n) if options.class_quota else None
     out, info = _reject(draw, accept, n, batch, max_draws, seed, "density-ratio resampling", class_quota)
     cap = float(np.exp(state["power"] * state["ceiling"]))
@@ -279,6 +268,24 @@ def density_ratio_resample(
     if options.model == "mixture":
         info["latent_shares"] = state["log_ratio"].shares.tolist()  # the other set's estimated group shares
     return out, info
+
+
+def _check_ratio_inputs(options: RatioOptions, num_classes: int, target, reference_classes, training,
+                        training_classes) -> None:  # fmt: skip
+    """The inputs ``options`` asks for are there, each missing one a ConfigError naming its flag."""
+    mixture = options.model == "mixture"
+    if mixture and target is None:
+        raise ConfigError("--ratio-model mixture needs the target the reference set was drawn at")
+    if mixture and num_classes and reference_classes is None:
+        raise ConfigError("--ratio-model mixture on a class-conditional generator needs the reference's classes")
+    if options.against == "training" and training is None:
+        raise ConfigError("--ratio-against training tells the reference from the generator's training images: "
+                          "none were given")  # fmt: skip
+    if options.against == "training" and mixture and num_classes and training_classes is None:
+        raise ConfigError("--ratio-model mixture on a class-conditional generator needs the training images' "
+                          "classes")  # fmt: skip
+    if options.class_quota and num_classes < 2:
+        raise ConfigError("--ratio-class-quota needs a class-conditional generator")
 
 
 def _reject(draw, accept, n: int, batch: int, max_draws: int, seed: int, name: str, class_quota=None):
