@@ -68,6 +68,18 @@ class Pool:
                 "fd_ratio_sd": float(np.std(ratios)), "draws": float(draws), "short": short / reps}  # fmt: skip
 
 
+def oracle_accept(pool: Pool) -> np.ndarray:
+    """Keep-probabilities that make every class 50/50 dark by the pixel rule itself: the FD-fmnist of a perfect
+    tone correction with the class mix held, the floor any label-free rule is compared with."""
+    accept = np.ones(len(pool.labels))
+    for c in range(pool.classes):
+        mine = pool.labels == c
+        share = pool.dark[mine].mean()
+        minority = pool.dark == (share < 0.5)
+        accept[mine & ~minority] = min(share, 1 - share) / max(share, 1 - share)
+    return accept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True)
@@ -79,6 +91,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--cap", type=float, default=0.98)
+    parser.add_argument("--reference-n", type=int, default=500, help="the balanced real reference set's size")
     parser.add_argument("--fit-seed", type=int, default=None,
                         help="seed of the reference and training draws for the fits (default --seed)")  # fmt: skip
     args = parser.parse_args()
@@ -95,17 +108,19 @@ def main() -> None:
     pool = Pool(labels.numpy(), dark, extract_features(net, images), extract_features(net, test.float()))
     target = np.array([0.5, 0.5])
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
-    reference, reference_classes = reference_images("tone", info, rae_run, target, 500, fit_seed)
+    reference, reference_classes = reference_images("tone", info, rae_run, target, args.reference_n, fit_seed)
     training, training_classes = training_images(config, rae_run, Path(args.run), 5000, fit_seed)
     reference, training = pooled_features(_encode(rae, reference)), pooled_features(_encode(rae, training))
-    print(f"{len(labels)} candidates (seed {args.seed}), raw dark share {dark.mean():.3f}; ratios fitted on the "
-          f"reference and training images of seed {fit_seed}; kept {args.per_class} per class, {args.reps} "
-          "simulated runs each\n")  # fmt: skip
+    print(f"{len(labels)} candidates (seed {args.seed}), raw dark share {dark.mean():.3f}; ratios fitted on "
+          f"{args.reference_n} reference and 5,000 training images of seed {fit_seed}; kept {args.per_class} per "
+          f"class, {args.reps} simulated runs each\n")  # fmt: skip
     print("| ratio model | l2 | power | dark share | fairness discrepancy | FD-fmnist / random, same n (sd) "
           "| draws / kept | short per run |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(args.seed)
-    rows = [("none", 0.0, 0.0, pool.simulate(np.ones(len(labels)), args.per_class, args.reps, rng))]
+    rows = [("none", 0.0, 0.0, pool.simulate(np.ones(len(labels)), args.per_class, args.reps, rng)),
+            ("oracle tone, 50/50 in each class", 0.0, 0.0, pool.simulate(oracle_accept(pool), args.per_class,
+                                                                          args.reps, rng))]  # fmt: skip
     fits = [("logistic", 1e-2, fit_log_density_ratio(training, reference, l2=1e-2), (1.0, 1.5, "auto"))]
     for l2 in (1e-4, 1e-3):
         fits.append(("mixture", l2, fit_mixture_log_ratio(training, reference, target, training_classes,
