@@ -150,15 +150,22 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
                    "probability-weighted score (0: none)")  # fmt: skip
     p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
-    p = verbs.add_parser("run", help="execution-verified quantum-computing tasks (--task quantum)")
-    p.add_argument("--task", required=True, choices=["quantum"], help="the task suite")
-    p.add_argument("--tasks", default="", help="a task file (default: the shipped assets/quantum/tasks.yaml)")
+    p = verbs.add_parser("run", help="execution-verified quantum tasks: replab's (quantum) or Qiskit HumanEval")
+    p.add_argument("--task", required=True, choices=["quantum", "qiskit-humaneval"], help="the task suite")
+    p.add_argument("--tasks", default="", help="quantum: a task file (default: the shipped assets/quantum/tasks.yaml)")
+    p.add_argument("--data", default="", help="qiskit-humaneval: the benchmark's JSON file (normal or hard)")
+    p.add_argument(
+        "--variant",
+        default="normal",
+        choices=["normal", "hard"],
+        help="qiskit-humaneval: hard = the answer is a whole program, run without the prompt",
+    )
     p.add_argument("--backend", required=True, help=backend_help)
     p.add_argument("--base-url", default=None, help="any OpenAI-compatible server")
     p.add_argument("--samples", type=int, default=1, help="answers per instance (pass@k for k <= samples)")
     p.add_argument("--repair", type=int, default=0, help="rounds that feed the verifier's reason back")
     p.add_argument("--temperature", type=float, default=None, help="default: 0, or 0.8 with --samples > 1")
-    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--max-tokens", type=int, default=None, help="default: 512 (quantum), 1024 (qiskit-humaneval)")
     p.add_argument("--panel", action="store_true", help="the agent panel judges each answer's explanation")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--limit", type=int, default=None, help="only the first N (instance, sample) items")
@@ -167,9 +174,17 @@ def _judge_parser(verbs) -> None:
     p = q.add_parser("revalidate", help="rerun every reference and mutant of a task file on the installed qiskit")
     p.add_argument("--tasks", default="", help="a task file (default: the shipped one)")
     p = q.add_parser("humaneval", help="run the reference solutions of a Qiskit HumanEval file you supply")
-    p.add_argument("--data", required=True, help="the Qiskit HumanEval JSON file")
-    p.add_argument("--variant", default="normal", choices=["normal", "hard"])
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per task")
+    p.add_argument("--data", required=True, help="the Qiskit HumanEval JSON file (normal or hard)")
+    p.add_argument(
+        "--variant",
+        default="normal",
+        choices=["normal", "hard"],
+        help="hard: the solution alone, without the prompt (the official -e)",
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per task (the official harness: 30)")
+    p.add_argument("--out", default=None, help="write the full JSON report here (per task: reason, detail)")
+    p.add_argument("--compare", default=None, help="a results file of the official harness (test_solutions.py "
+                   "-o): list the tasks where the two disagree")  # fmt: skip
     p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
     p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
@@ -406,17 +421,32 @@ def _judge(args: argparse.Namespace) -> None:
         )  # fmt: skip
         print(f"scores: {out / 'results.jsonl'}")
     elif args.verb == "run":
-        from replab.judge.tasks.quantum.run import QuantumRunConfig, report, run_quantum
-
-        temperature = args.temperature if args.temperature is not None else (0.8 if args.samples > 1 else 0.0)
-        config = QuantumRunConfig(args.tasks, args.backend, args.base_url, args.samples, args.repair, temperature,
-                                  args.max_tokens, args.panel, args.concurrency, args.limit)  # fmt: skip
-        print(report(run_quantum(config, args.out)) + f"report: {args.out}/artifacts/report.md")
+        _judge_run(args)
     elif args.verb == "quantum":
         _quantum(args)
     else:
         table, png = pipeline.meta(args.run, args.human)
         print(f"{table}\nplot: {png}")
+
+
+def _judge_run(args: argparse.Namespace) -> None:
+    temperature = args.temperature if args.temperature is not None else (0.8 if args.samples > 1 else 0.0)
+    if args.task == "qiskit-humaneval":
+        from replab.judge.tasks.quantum.humaneval_run import HumanEvalRunConfig, report, run_humaneval
+
+        if args.repair or args.panel or args.tasks:
+            raise ConfigError("--task qiskit-humaneval: --repair, --panel and --tasks belong to --task quantum")
+        config = HumanEvalRunConfig(args.data, args.variant, args.backend, args.base_url, args.samples, temperature,
+                                    args.max_tokens or 1024, args.concurrency, args.limit)  # fmt: skip
+        print(report(run_humaneval(config, args.out)) + f"report: {args.out}/artifacts/report.md")
+        return
+    from replab.judge.tasks.quantum.run import QuantumRunConfig, report, run_quantum
+
+    if args.data:
+        raise ConfigError("--task quantum takes --tasks (a task file); --data is for --task qiskit-humaneval")
+    config = QuantumRunConfig(args.tasks, args.backend, args.base_url, args.samples, args.repair, temperature,
+                              args.max_tokens or 512, args.panel, args.concurrency, args.limit)  # fmt: skip
+    print(report(run_quantum(config, args.out)) + f"report: {args.out}/artifacts/report.md")
 
 
 def _quantum(args: argparse.Namespace) -> None:
@@ -430,9 +460,16 @@ def _quantum(args: argparse.Namespace) -> None:
         print(f"{counts['references']} references accepted, {counts['mutants']} mutants rejected with their "
               f"reasons on {versions()}")  # fmt: skip
     else:
-        from replab.judge.tasks.quantum.humaneval import revalidate_humaneval
+        from replab.judge.tasks.quantum import humaneval as he
 
-        print(json.dumps(revalidate_humaneval(args.data, args.timeout, args.variant), indent=1))
+        tasks = [t["task_id"] for t in he.load_humaneval(args.data)]
+        official = he.official_passes(args.compare, tasks, args.variant) if args.compare else None
+        report = he.check_references(args.data, args.variant, args.timeout)
+        disagreements = he.compare(report, official) if official is not None else None
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({**report, "disagreements": disagreements}, indent=1))
+        print(he.summary_text(report, disagreements, official) + (f"\nreport: {args.out}" if args.out else ""))
 
 
 def _embed(args: argparse.Namespace) -> None:

@@ -1,15 +1,20 @@
-"""Qiskit HumanEval, from a file the user supplies (replab does not ship it): a JSON list of
-``{task_id, prompt, canonical_solution, test, entry_point, difficulty_scale}``.
+"""Qiskit HumanEval (github.com/qiskit-community/qiskit-human-eval), from a file the user supplies (replab
+does not ship it): a JSON list of ``{task_id, prompt, canonical_solution, test, entry_point,
+difficulty_scale}``.
 
-Programs run in replab's sandbox, not in-process with ``exec`` as the original harness does. The normal
-variant is prompt + completion, then the test's ``check(entry_point)``; the hard variant is the completion
-alone. Tasks that need IBM's cloud (``QiskitRuntimeService``, ``qiskit_ibm_runtime``) are reported as
-``network_required``, never as model failures."""
+Programs run as the authors' harness (``scripts/test_solutions.py``) runs them, but in replab's sandbox
+instead of an in-process ``exec``: normal variant, prompt + completion + test as one program in one
+namespace; hard variant, completion + test without the prompt (the completion is a whole program); then
+``check(entry_point)``, 30 s per task. A task is ``network_required`` only when running it asked for an IBM
+Quantum account or the network (``sandbox.needs_network``); tasks on ``qiskit_ibm_runtime``'s fake
+backends run locally and count."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,11 +25,18 @@ from replab.judge.tasks.quantum.sandbox import ALLOWED_IMPORTS, Limits, Outcome,
 from replab.judge.tasks.quantum.schema import read_task_list
 
 FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point", "difficulty_scale")
-CLOUD = re.compile(r"QiskitRuntimeService|qiskit_ibm_runtime|qiskit_ibm_provider|IBMQ\b|ibm_quantum")
+VARIANTS = ("normal", "hard")
+TIMEOUT_S = 30.0  # the official harness's per-task limit
+# every module the benchmark's prompts, solutions and tests import, plus the standard library they lean on
 HUMANEVAL_IMPORTS = (
-    *ALLOWED_IMPORTS, "re", "copy", "json", "string", "operator", "heapq", "bisect", "decimal", "warnings", "time",
-    "sympy", "qiskit_ibm_runtime", "qiskit_algorithms", "qiskit_nature",
+    *ALLOWED_IMPORTS, "qiskit_ibm_runtime", "qiskit_ibm_transpiler", "matplotlib", "networkx", "inspect",
+    "contextlib", "importlib", "datetime", "re", "copy", "json", "string", "operator", "heapq", "bisect",
+    "decimal", "warnings", "time", "sympy", "pylatexenc", "PIL", "seaborn", "graphviz", "rustworkx",
 )  # fmt: skip
+# imported once by the sandbox's warm worker, so that no task pays for them
+PRELOAD = ("qiskit", "qiskit.quantum_info", "qiskit_aer", "qiskit_ibm_runtime", "qiskit_ibm_runtime.fake_provider",
+           "matplotlib.pyplot", "networkx")  # fmt: skip
+_FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.S)
 
 
 def load_humaneval(path: str | Path) -> list[dict[str, Any]]:
@@ -38,36 +50,129 @@ def load_humaneval(path: str | Path) -> list[dict[str, Any]]:
     return tasks
 
 
+def check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise DataError(f"variant '{variant}': valid: {', '.join(VARIANTS)}")
+
+
 def program(task: dict[str, Any], completion: str, variant: str = "normal") -> str:
-    if variant not in ("normal", "hard"):
-        raise DataError(f"variant '{variant}': valid: normal, hard")
-    return completion if variant == "hard" else task["prompt"] + completion
+    """The program the official harness runs: [prompt +] completion + test."""
+    check_variant(variant)
+    prompt = "" if variant == "hard" else task["prompt"]
+    return prompt + "\n" + completion + "\n" + task["test"]
 
 
-def needs_cloud(task: dict[str, Any], completion: str = "") -> bool:
-    return bool(CLOUD.search(task["prompt"] + task["test"] + completion))
+def completion_from_answer(task: dict[str, Any], answer: str, variant: str = "normal") -> str:
+    """A model's answer → the completion: the last fenced block (else the text). In the normal variant a
+    full re-statement of the function is kept as is (it redefines the prompt's), a body is indented under
+    the prompt's signature when the model wrote it flush left."""
+    check_variant(variant)
+    blocks = _FENCED.findall(answer)
+    code = (blocks[-1] if blocks else answer).strip("\n")
+    if variant == "hard" or re.search(rf"^(async\s+)?def\s+{re.escape(task['entry_point'])}\s*\(", code, re.M):
+        return code + "\n"
+    lines = code.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    if first and not first[0].isspace():
+        lines = [("    " + line) if line.strip() else line for line in lines]
+    return "\n".join(lines) + "\n"
 
 
-def run_solution(task: dict[str, Any], completion: str, sandbox: Sandbox, variant: str = "normal",
-                 timeout_s: float = 30.0) -> Outcome:  # fmt: skip
-    if needs_cloud(task, completion):
-        return Outcome(False, "network_required", "the task needs IBM Quantum's cloud service")
+def calls_check(test: str) -> bool:
+    """Whether the test calls ``check(...)`` itself at top level (the hard variant's tests do)."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:
+        return False
+    calls = [node.value for node in tree.body if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)]
+    return any(isinstance(call.func, ast.Name) and call.func.id == "check" for call in calls)
+
+
+def run_completion(task: dict[str, Any], completion: str, sandbox: Sandbox, variant: str = "normal",
+                   timeout_s: float = TIMEOUT_S) -> Outcome:  # fmt: skip
+    """The official harness calls ``check(entry_point)`` after the program even when the test already did;
+    that second, identical run is skipped here, so the time limit covers one check, as the authors meant."""
     limits = Limits(timeout_s=timeout_s, memory_mb=sandbox.limits.memory_mb)
-    return sandbox.run(program(task, completion, variant), task["test"], task["entry_point"], HUMANEVAL_IMPORTS,
-                       limits)  # fmt: skip
+    return sandbox.run_program(program(task, completion, variant), task["entry_point"], HUMANEVAL_IMPORTS, limits,
+                               call_check=not calls_check(task["test"]))  # fmt: skip
 
 
-def revalidate_humaneval(path: str | Path, timeout_s: float = 30.0, variant: str = "normal") -> dict[str, Any]:
-    """Run every canonical solution on the installed qiskit; pass count and failures by reason."""
+def humaneval_sandbox() -> Sandbox:
+    return Sandbox(preload=PRELOAD)
+
+
+def check_references(path: str | Path, variant: str = "normal", timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+    """Run every canonical solution on the installed qiskit: the full report (per task: passed, reason,
+    detail, seconds), counts by reason and by ``difficulty_scale``, versions and wall time."""
+    from replab.judge.tasks.quantum.run import versions
+
+    check_variant(variant)
     tasks = load_humaneval(path)
-    reasons: Counter = Counter()
-    failures = []
-    with Sandbox() as sandbox:
-        for task in track(tasks, "Qiskit HumanEval references", unit="task"):
-            outcome = run_solution(task, task["canonical_solution"], sandbox, variant, timeout_s)
-            if outcome.passed:
-                reasons["passed"] += 1
-            else:
-                reasons[outcome.reason] += 1
-                failures.append({"task_id": task["task_id"], "reason": outcome.reason, "detail": outcome.detail[:300]})
-    return {"tasks": len(tasks), "passed": reasons.pop("passed", 0), "by_reason": dict(reasons), "failures": failures}
+    results = []
+    start = time.perf_counter()
+    with humaneval_sandbox() as sandbox:
+        for task in track(tasks, f"Qiskit HumanEval references ({variant})", unit="task"):
+            outcome = run_completion(task, task["canonical_solution"], sandbox, variant, timeout_s)
+            results.append({"task_id": task["task_id"], "difficulty": task["difficulty_scale"],
+                            "passed": outcome.passed, "reason": outcome.reason, "detail": outcome.detail[:500],
+                            "seconds": round(outcome.seconds, 3), "isolation": outcome.isolation})  # fmt: skip
+    difficulty: dict[str, Counter] = {}
+    for row in results:
+        counts = difficulty.setdefault(row["difficulty"], Counter())
+        counts["tasks"] += 1
+        counts["passed"] += row["passed"]
+    return {
+        "data": str(path), "variant": variant, "tasks": len(results), "passed": sum(r["passed"] for r in results),
+        "by_reason": dict(Counter(r["reason"] for r in results if not r["passed"])),
+        "by_difficulty": {k: dict(v) for k, v in difficulty.items()},
+        "wall_seconds": round(time.perf_counter() - start, 1), "timeout_s": timeout_s, "versions": versions(),
+        "results": results,
+    }  # fmt: skip
+
+
+def official_passes(path: str | Path, task_ids: list[str], variant: str) -> dict[str, bool]:
+    """Pass/fail per task from a results file of the official harness (``test_solutions.py -o``): tasks
+    of the dataset it tested that are not among its failures passed. With both datasets in the file, the
+    one whose name says ``hard`` belongs to the hard variant."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        datasets, failures = list(data["datasets"]), data["failures"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a results file of the official harness ({exc})") from exc
+    chosen = [d for d in datasets if ("hard" in Path(d).name) == (variant == "hard")] or datasets
+    if not chosen:
+        raise DataError(f"{path}: field 'datasets': empty")
+    failed = {f["task_id"] for f in failures if f.get("dataset") == chosen[0]}
+    return {task_id: task_id not in failed for task_id in task_ids}
+
+
+def compare(report: dict[str, Any], official: dict[str, bool]) -> list[dict[str, Any]]:
+    """The tasks where replab and the official harness disagree."""
+    return [{"task_id": r["task_id"], "replab": "pass" if r["passed"] else r["reason"],
+             "official": "pass" if official.get(r["task_id"]) else "fail", "detail": r["detail"][:160]}
+            for r in report["results"] if r["passed"] != official.get(r["task_id"], False)]  # fmt: skip
+
+
+def summary_text(report: dict[str, Any], disagreements: list[dict[str, Any]] | None = None,
+                 official: dict[str, bool] | None = None) -> str:  # fmt: skip
+    """One screen: counts, reasons, per difficulty, the failures, and the disagreements with the official run."""
+    lines = [f"Qiskit HumanEval ({report['variant']}), {report['data']}: {report['passed']} / {report['tasks']} "
+             f"reference solutions pass in {report['wall_seconds']:g} s "
+             f"({', '.join(f'{k} {v}' for k, v in report['versions'].items())})"]  # fmt: skip
+    if report["by_reason"]:
+        lines.append(
+            "failures by reason: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(report["by_reason"].items(), key=lambda kv: -kv[1]))
+        )
+    lines.append("by difficulty: " + ", ".join(f"{k} {v['passed']}/{v['tasks']}"
+                                               for k, v in report["by_difficulty"].items()))  # fmt: skip
+    for row in report["results"]:
+        if not row["passed"]:
+            lines.append(f"  {row['task_id']:<24} {row['reason']:<16} {row['detail'][:80]}")
+    if official is not None:
+        lines.append(f"official harness: {sum(official.values())} / {len(official)} pass; "
+                     f"{len(disagreements or [])} task(s) disagree")  # fmt: skip
+        for row in disagreements or []:
+            lines.append(f"  {row['task_id']:<24} replab {row['replab']:<16} official {row['official']}")
+    return "\n".join(lines)

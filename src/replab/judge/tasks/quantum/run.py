@@ -43,16 +43,24 @@ class QuantumRunConfig:
 
 
 def versions() -> dict[str, str]:
-    import qiskit
+    """Python and every package of the ``quantum`` extra that results depend on."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version(), "qiskit": qiskit.__version__}
-    try:
-        import qiskit_aer
-
-        out["qiskit-aer"] = qiskit_aer.__version__
-    except ImportError:
-        out["qiskit-aer"] = "not installed"
+    out = {"python": platform.python_version()}
+    for name in ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "pylatexenc"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
     return out
+
+
+def pass_rates(passes: list[list[bool]], samples: int) -> dict[str, float]:
+    """pass@1 and pass@samples over instances (each a list of per-sample passes): the unbiased estimator per
+    instance, then the mean; a k is left out when some instance has fewer than k samples."""
+    fewest = min(len(p) for p in passes)
+    return {f"pass@{k}": sum(pass_at_k(len(p), sum(p), k) for p in passes) / len(passes)
+            for k in sorted({1, samples}) if k <= fewest}  # fmt: skip
 
 
 class _Verifier:
@@ -151,7 +159,6 @@ def summarise(results: dict[str, dict[str, Any]], samples: int) -> dict[str, Any
 
 
 def _group(rows: list[list[dict]], samples: int) -> dict[str, Any]:
-    ks = sorted({1, samples})
     flat = [r for records in rows for r in records]
     fidelities = [r["rounds"][0]["verdict"]["fidelity"] for r in flat
                   if isinstance(r["rounds"][0]["verdict"].get("fidelity"), int | float)]  # fmt: skip
@@ -159,8 +166,7 @@ def _group(rows: list[list[dict]], samples: int) -> dict[str, Any]:
     ratios = [x for x in ratios if isinstance(x, int | float)]
     return {
         "instances": len(rows),
-        **{f"pass@{k}": sum(pass_at_k(len(rs), sum(r["passed"] for r in rs), k) for rs in rows) / len(rows)
-           for k in ks if k <= min(len(rs) for rs in rows)},
+        **pass_rates([[r["passed"] for r in rs] for rs in rows], samples),
         "pass@1_after_repair": sum(r["passed_after_repair"] for r in flat) / len(flat),
         "mean_fidelity": sum(fidelities) / len(fidelities) if fidelities else None,
         "median_gate_ratio": median(ratios) if ratios else None,

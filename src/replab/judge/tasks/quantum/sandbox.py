@@ -34,10 +34,9 @@ from typing import Any
 
 from replab.errors import ReplabError
 
-REASONS = ("syntax", "import_denied", "api_drift", "runtime", "timeout", "memory", "network_required",
-           "wrong_width", "not_equivalent", "permutation_only", "constraint_violated")  # fmt: skip
 ALLOWED_IMPORTS = ("qiskit", "qiskit_aer", "numpy", "math", "cmath", "itertools", "functools", "collections",
                    "random", "typing", "dataclasses", "fractions", "statistics", "scipy", "__future__")  # fmt: skip
+PROGRAM_WITHHELD = ("exec", "eval", "compile", "breakpoint", "input")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 CLONE_NEWNET = 0x40000000
 
@@ -52,6 +51,10 @@ class SandboxViolation(PermissionError):
 
 class ImportDenied(ImportError):
     pass
+
+
+class MissingEntry(NameError):
+    """The program ran but does not define the function the test calls."""
 
 
 class CheckFailed(AssertionError):
@@ -73,7 +76,7 @@ class Limits:
 @dataclass
 class Outcome:
     passed: bool
-    reason: str | None = None  # one of REASONS when not passed
+    reason: str | None = None  # one of schema.REASONS when not passed
     detail: str = ""
     value: Any = None
     seconds: float = 0.0
@@ -93,7 +96,8 @@ def _isolate(tmp: str, limits: Limits) -> str:
     # address space: what the warm worker already maps (qiskit, numpy, thread stacks) plus the job's budget
     space = _mapped_bytes() + limits.memory_mb * mb
     resource.setrlimit(resource.RLIMIT_AS, (space, space))
-    cpu = int(limits.timeout_s) + 1
+    # CPU seconds across threads (Aer and BLAS use every core): the wall-clock kill is the real limit
+    cpu = int(limits.timeout_s * (os.cpu_count() or 1)) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
@@ -152,6 +156,42 @@ def _guarded_import(allowed: tuple[str, ...]):
     return guarded
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def needs_network(exc: BaseException) -> bool:
+    """True when the failure is a refused network call or an IBM Quantum account lookup (the sandbox has
+    neither): decided from what happened, anywhere in the exception's chain, never from the code's text."""
+    for link in _chain(exc):
+        if isinstance(link, SandboxViolation) and link.kind == "network":
+            return True
+        frames = traceback.extract_tb(link.__traceback__)
+        if any(f"/qiskit_ibm_runtime/{part}" in frame.filename for frame in frames[-3:]
+               for part in ("accounts/", "qiskit_runtime_service.py", "api/")):  # fmt: skip
+            return True
+    return False
+
+
+def _missing_dependency(exc: BaseException) -> bool:
+    """A package that is not installed here at all (qiskit's optional libraries included), as opposed to a
+    module gone from a package that is (api_drift)."""
+    if type(exc).__name__ == "MissingOptionalLibraryError":
+        return True
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        import importlib.util
+
+        try:
+            return importlib.util.find_spec(exc.name.split(".")[0]) is None
+        except (ImportError, ValueError):
+            return True
+    return False
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """An exception from candidate code → one of REASONS and a short detail."""
     text = f"{type(exc).__name__}: {exc}"[:500]
@@ -161,10 +201,16 @@ def classify(exc: BaseException) -> tuple[str, str]:
         return "syntax", text
     if isinstance(exc, ImportDenied):
         return "import_denied", text
+    if isinstance(exc, MissingEntry):
+        return "missing_entry", text
+    if needs_network(exc):
+        return "network_required", text
     if isinstance(exc, SandboxViolation):
-        return ("network_required" if exc.kind == "network" else "runtime"), text
+        return "runtime", text
     if isinstance(exc, MemoryError):
         return "memory", text
+    if _missing_dependency(exc):
+        return "missing_dependency", text
     if isinstance(exc, ImportError) and (exc.name or "").startswith("qiskit"):
         return "api_drift", text
     if isinstance(exc, ImportError | AttributeError):
@@ -188,12 +234,21 @@ def _run_job(job: dict[str, Any], tmp: str, limits: Limits, write_fd: int) -> No
     try:
         isolation = _isolate(tmp, limits)
         try:
-            candidate = compile(job["code"], "<candidate>", "exec")
+            program = job.get("mode") == "program"
+            candidate = compile(job["code"], "<program>" if program else "<candidate>", "exec")
             namespace: dict[str, Any] = {"__name__": "candidate", "__builtins__": dict(vars(builtins))}
             namespace["__builtins__"]["__import__"] = _guarded_import(tuple(job.get("allowed") or ALLOWED_IMPORTS))
+            if program:  # what Qiskit HumanEval's harness withholds from the program it runs
+                for name in PROGRAM_WITHHELD:
+                    namespace["__builtins__"].pop(name, None)
             exec(candidate, namespace)
             value = None
-            if job.get("test"):
+            if program:
+                if job["entry"] not in namespace:
+                    raise MissingEntry(f"the program does not define '{job['entry']}'")
+                if job.get("call_check", True):
+                    value = namespace["check"](namespace[job["entry"]])
+            elif job.get("test"):
                 checker: dict[str, Any] = {"__name__": "hidden_test", "CheckFailed": CheckFailed}
                 exec(compile(job["test"], "<hidden test>", "exec"), checker)
                 target = namespace[job["entry"]] if job.get("entry") else namespace
@@ -311,11 +366,21 @@ class Sandbox:
 
     def run(self, code: str, test: str = "", entry: str = "", allowed: tuple[str, ...] | None = None,
             limits: Limits | None = None) -> Outcome:  # fmt: skip
+        """``code`` in a namespace of its own, then the hidden ``test``'s ``check(code's entry)`` in another."""
+        return self._submit({"code": code, "test": test, "entry": entry}, allowed, limits)
+
+    def run_program(self, code: str, entry: str, allowed: tuple[str, ...] | None = None,
+                    limits: Limits | None = None, call_check: bool = True) -> Outcome:  # fmt: skip
+        """One program (e.g. prompt + completion + test) in one namespace, then its own ``check(entry)``
+        (``call_check=False``: the program already calls it)."""
+        job = {"code": code, "entry": entry, "mode": "program", "call_check": call_check}
+        return self._submit(job, allowed, limits)
+
+    def _submit(self, job: dict[str, Any], allowed: tuple[str, ...] | None, limits: Limits | None) -> Outcome:
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         limits = limits or self.limits
-        job = {"code": code, "test": test, "entry": entry, "allowed": list(allowed or ALLOWED_IMPORTS),
-               "limits": vars(limits)}  # fmt: skip
+        job = {**job, "allowed": list(allowed or ALLOWED_IMPORTS), "limits": vars(limits)}
         self._proc.stdin.write(json.dumps(job).encode() + b"\n")
         self._proc.stdin.flush()
         ready, _, _ = select.select([self._proc.stdout], [], [], limits.timeout_s + 30)
@@ -339,4 +404,7 @@ class Sandbox:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    # serve from the imported module, so that CheckFailed & co. are the classes hidden tests import
+    from replab.judge.tasks.quantum import sandbox as _module
+
+    _module._serve(sys.argv[1:])

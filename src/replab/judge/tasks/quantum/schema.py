@@ -12,6 +12,10 @@ from replab.errors import DataError
 from replab.judge.tasks.quantum.verify import Constraints, Equivalence
 
 KINDS = ("circuit", "dynamic", "synthesis", "code", "concept")
+# why an answer failed: every verifier and the sandbox give one of these
+REASONS = ("syntax", "import_denied", "api_drift", "missing_dependency", "missing_entry", "runtime",
+           "timeout", "memory", "network_required", "wrong_width", "not_equivalent", "permutation_only",
+           "constraint_violated")  # fmt: skip
 
 
 @dataclass

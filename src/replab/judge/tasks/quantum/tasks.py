@@ -23,8 +23,8 @@ import yaml
 from replab import ASSETS
 from replab.errors import DataError
 from replab.judge.tasks.quantum.families import FAMILIES
-from replab.judge.tasks.quantum.sandbox import REASONS, Sandbox
-from replab.judge.tasks.quantum.schema import KINDS, Built, Mutant, read_task_list
+from replab.judge.tasks.quantum.sandbox import Sandbox
+from replab.judge.tasks.quantum.schema import KINDS, REASONS, Built, Mutant, read_task_list
 from replab.judge.tasks.quantum.verify import (
     Constraints,
     Equivalence,
