@@ -84,9 +84,26 @@ def _write(tmp_path, text):
     return path
 
 
+def test_a_task_is_its_family_by_id_or_one_entry_naming_a_maker(tmp_path):
+    text = ("- {id: qft, n: [2], seeds: [0]}\n"
+            "- {id: ghz-again, maker: ghz, prompt: 'Prepare the {n}-qubit GHZ state.', n: [3, 4],\n"
+            "   equivalence: {target: state}, mutations: [do_nothing, wrong_width, sign_flip]}\n")  # fmt: skip
+    instances = load_tasks(_write(tmp_path, text), validate=True)
+    assert [(i.id, i.kind) for i in instances] == [("qft/n=2,seed=0", "circuit"), ("ghz-again/n=3,seed=0", "circuit"),
+                                                  ("ghz-again/n=4,seed=0", "circuit")]  # fmt: skip
+    assert instances[2].prompt.startswith("Prepare the 4-qubit GHZ state.")
+    assert [m.reason for m in instances[1].built.mutants] == ["not_equivalent", "wrong_width", "not_equivalent"]
+
+
 def test_bad_task_files_are_named(tmp_path):
-    with pytest.raises(DataError, match=r"task 'x': missing field 'kind'"):
-        load_tasks(_write(tmp_path, "- {id: x, family: qft}\n"))
+    with pytest.raises(DataError, match=r"task 'x': missing field 'kind' \(no family is named 'x'\)"):
+        load_tasks(_write(tmp_path, "- {id: x}\n"))
+    with pytest.raises(DataError, match=r"task 'x': field 'kind': family 'qft' is a circuit family"):
+        load_tasks(_write(tmp_path, "- {id: x, kind: concept, family: qft, n: [2]}\n"))
+    with pytest.raises(DataError, match=r"task 'm': field 'maker': no function 'ghzz'"):
+        load_tasks(_write(tmp_path, "- {id: m, maker: ghzz, prompt: p}\n"))
+    with pytest.raises(DataError, match=r"task 'm': field 'mutations': unknown 'flip'"):
+        load_tasks(_write(tmp_path, "- {id: m, maker: ghz, prompt: p, mutations: [flip]}\n"))
     with pytest.raises(DataError, match=r"task 'x': field 'kind': unknown 'poem'"):
         load_tasks(_write(tmp_path, "- {id: x, kind: poem}\n"))
     with pytest.raises(DataError, match=r"task 'x': field 'family': unknown 'qtf'"):

@@ -10,9 +10,9 @@ from replab.judge.tasks.quantum.tasks import load_tasks
 from tests.fake_openai_server import FakeOpenAIServer
 
 TASKS = """
-- {id: bell-state, kind: circuit, family: bell-state, n: [2], seeds: [0, 1]}
-- {id: hilbert-dimension, kind: concept, family: hilbert-dimension, n: [3], seeds: [0]}
-- {id: code-grover-iterations, kind: code, family: code-grover-iterations, n: [4], seeds: [0]}
+- {id: bell-state, n: [2], seeds: [0, 1]}
+- {id: hilbert-dimension, n: [3], seeds: [0]}
+- {id: code-grover-iterations, kind: code, n: [4], seeds: [0]}
 """
 
 

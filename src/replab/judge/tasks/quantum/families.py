@@ -33,7 +33,7 @@ class Family:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _circuit_family(describe: Callable[[int, int], str], make: Callable[[int, int], Any], spec: Equivalence,
+def circuit_family(describe: Callable[[int, int], str], make: Callable[[int, int], Any], spec: Equivalence,
                     mutants: tuple[str, ...], version: int = 2,
                     constraints: Callable[[int], Constraints] | None = None,
                     ) -> Callable[[int, int], Built]:  # fmt: skip
@@ -103,7 +103,7 @@ def _dynamic(prompt: str, make: Callable, name: str, outputs: tuple[int, ...]) -
     """A dynamic-circuit family (OpenQASM 3): the input state on q[0], ``outputs`` compared exactly; its
     mutants include the circuit without its feed-forward corrections. ``{error}`` in the prompt is the
     seeded error qubit (seed % 3)."""
-    return Family("dynamic", _circuit_family(
+    return Family("dynamic", circuit_family(
         lambda n, s: prompt.format(error=s % 3), _named(make, name),
         Equivalence(target="dynamic", inputs=(0,), outputs=outputs),
         ("do_nothing", "wrong_width", "no_corrections"), version=3,
@@ -147,7 +147,7 @@ FAMILIES: dict[str, Family] = {
     # ---- circuits: a stated unitary or state -------------------------------------------------------------
     "bell-state": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Prepare the Bell state {('Φ+', 'Φ−', 'Ψ+', 'Ψ−')[s % 4]} = "
                 f"{('(|00>+|11>)', '(|00>−|11>)', '(|01>+|10>)', '(|01>−|10>)')[s % 4]}/√2 from |00>."
@@ -159,7 +159,7 @@ FAMILIES: dict[str, Family] = {
     ),  # fmt: skip
     "ghz-state": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: f"Prepare the {n}-qubit GHZ state (|0…0> + |1…1>)/√2 from |0…0>.",
             C.ghz,
             STATE,
@@ -168,7 +168,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "uniform-superposition": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: f"Prepare the uniform superposition of all {2**n} basis states of {n} qubits from |0…0>.",
             C.uniform,
             STATE,
@@ -177,7 +177,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "w-state": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: f"Prepare the {n}-qubit W state (|10…0> + |01…0> + … + |0…01>)/√{n} from |0…0>.",
             C.w_state,
             STATE,
@@ -186,7 +186,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "qft": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Implement the quantum Fourier transform on {n} qubits, |x> → (1/√{2**n}) Σ_y "
                 f"e^(2πi·xy/{2**n}) |y>, including the final qubit-order swaps (Qiskit's QFTGate)."
@@ -198,7 +198,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "inverse-qft": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Implement the inverse quantum Fourier transform on {n} qubits (the inverse of Qiskit's "
                 "QFTGate, final swaps included)."
@@ -210,7 +210,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "bernstein-vazirani": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Write the whole Bernstein–Vazirani circuit for the hidden string s = {C.bits(n, s)[::-1]} "
                 f"(written q[{n - 1}]…q[0]) on {n} data qubits q[0..{n - 1}] and an ancilla q[{n}]: the "
@@ -223,7 +223,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "deutsch-jozsa": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Write the Deutsch–Jozsa circuit, no measurements, for f(x) = s·x ⊕ {s % 2} with "
                 f"s = {C.bits(n, s)[::-1]} (q[{n - 1}]…q[0]) on data q[0..{n - 1}] and ancilla q[{n}]."
@@ -235,7 +235,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "phase-oracle": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Implement the Grover phase oracle on {n} qubits that maps |w> → −|w> for "
                 f"w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]) and leaves every other basis "
@@ -248,7 +248,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "bitflip-oracle": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Implement the bit-flip oracle |x>|y> → |x>|y ⊕ [x = w]> with x on q[0..{n - 1}], the "
                 f"target y on q[{n}] and w = {C.bits(n, s, nonzero=False)[::-1]} (q[{n - 1}]…q[0]), "
@@ -261,7 +261,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "pauli-rotations": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 f"Implement exactly this sequence on {n} qubits (up to a global phase): "
                 f"{_gate_list(C.rotations(n, s))}."
@@ -273,7 +273,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "increment": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: f"Implement the {n}-qubit increment |x> → |x + 1 mod {2**n}> exactly.",
             C.increment,
             EXACT_UNITARY,
@@ -282,7 +282,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "grover-2q": Family(
         "circuit",
-        _circuit_family(
+        circuit_family(
             lambda n, s: (
                 "Write one full Grover iteration on 2 qubits (uniform superposition, phase oracle for "
                 f"w = {C.grover_target(s)[::-1]} (q[1]q[0]), diffusion) that ends in |w>; "
@@ -296,7 +296,7 @@ FAMILIES: dict[str, Family] = {
     # ---- constrained synthesis (QCoder-style) ------------------------------------------------------------
     "toffoli-clifford-t": Family(
         "synthesis",
-        _circuit_family(
+        circuit_family(
             lambda n, s: "Implement the Toffoli gate (controls q[0], q[1]; target q[2]) exactly up to a global phase.",
             C.toffoli_clifford_t,
             UNITARY,
@@ -306,7 +306,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "swap-from-cx": Family(
         "synthesis",
-        _circuit_family(
+        circuit_family(
             lambda n, s: "Implement SWAP on two qubits exactly.",
             C.swap_from_cx,
             EXACT_UNITARY,
@@ -316,7 +316,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "cz-from-h-cx": Family(
         "synthesis",
-        _circuit_family(
+        circuit_family(
             lambda n, s: "Implement CZ on two qubits exactly.",
             C.cz_from_h_cx,
             EXACT_UNITARY,
@@ -326,7 +326,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "ghz-linear-depth": Family(
         "synthesis",
-        _circuit_family(
+        circuit_family(
             lambda n, s: f"Prepare the {n}-qubit GHZ state from |0…0>.",
             C.ghz_linear_depth,
             STATE,

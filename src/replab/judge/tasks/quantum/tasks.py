@@ -1,11 +1,20 @@
 """Quantum tasks: the task file, its instances, and checking one answer by executing it.
 
-A task file is a YAML list. An entry names a family (``replab.judge.tasks.quantum.families``) with the
-sizes ``n`` and ``seeds`` to instantiate and the seeds held out against contamination::
+A task file is a YAML list. An entry is a family (``replab.judge.tasks.quantum.families``; ``family``
+defaults to the ``id``, and the family says its ``kind``) with the sizes ``n`` and ``seeds`` to instantiate
+and the seeds held out against contamination::
 
-    - {id: qft, kind: circuit, family: qft, n: [2, 3, 4], seeds: [0], held_out_seeds: []}
+    - {id: qft, n: [2, 3, 4], seeds: [0], held_out_seeds: []}
+    - {id: qft-small, family: qft, n: [2]}
 
-or it is written out inline: a ``circuit`` with ``prompt``, ``reference`` (OpenQASM) and optionally
+or it names a circuit maker (a function ``(n, seed) -> QuantumCircuit`` in ``circuits.py``) with a prompt
+(``{n}`` and ``{seed}`` filled per instance), the comparison and the mutations of ``families.MUTATIONS``
+its verifier must reject — a new circuit task is this one entry plus at most that one function::
+
+    - {id: ghz-again, kind: circuit, maker: ghz, prompt: "Prepare the {n}-qubit GHZ state.", n: [3, 4],
+       equivalence: {target: state}, mutations: [do_nothing, wrong_width]}
+
+or it is written out inline, with its ``kind``: a ``circuit`` with ``prompt``, ``reference`` (OpenQASM) and optionally
 ``equivalence`` and ``mutants`` (``[{answer, reason}]``); a ``concept`` with ``prompt`` and ``answer``.
 Bad entries are refused naming the task id and the field; ``validate`` also checks that every reference
 passes its own verifier and every mutant is rejected with its reason.
@@ -22,7 +31,8 @@ import yaml
 
 from replab import ASSETS
 from replab.errors import DataError
-from replab.judge.tasks.quantum.families import FAMILIES
+from replab.judge.tasks.quantum import circuits
+from replab.judge.tasks.quantum.families import FAMILIES, MUTATIONS, circuit_family
 from replab.judge.tasks.quantum.sandbox import Sandbox
 from replab.judge.tasks.quantum.schema import KINDS, REASONS, Built, Mutant, read_task_list
 from replab.judge.tasks.quantum.verify import (
@@ -88,9 +98,9 @@ def load_tasks(
         where = f"{path}: task '{entry.get('id', f'#{number}')}'" if isinstance(entry, dict) else f"{path}: #{number}"
         if not isinstance(entry, dict):
             raise DataError(f"{where}: each task is a mapping")
-        for key in ("id", "kind"):
-            if key not in entry:
-                raise DataError(f"{where}: missing field '{key}'")
+        if "id" not in entry:
+            raise DataError(f"{where}: missing field 'id'")
+        entry = _with_family(entry, where)
         if entry["kind"] not in KINDS:
             raise DataError(f"{where}: field 'kind': unknown '{entry['kind']}'; valid: {', '.join(KINDS)}")
         if entry["id"] in seen:
@@ -102,18 +112,52 @@ def load_tasks(
     return instances
 
 
+def _with_family(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """The entry with its family (by default the family named like its id) and the family's kind filled in."""
+    if "family" not in entry and entry["id"] in FAMILIES and "prompt" not in entry:
+        entry = {**entry, "family": entry["id"]}
+    if "maker" in entry:
+        return {**entry, "kind": entry.get("kind", "circuit")}
+    if "family" not in entry:
+        if "kind" not in entry:
+            raise DataError(f"{where}: missing field 'kind' (no family is named '{entry['id']}')")
+        return entry
+    family = FAMILIES.get(entry["family"])
+    if family is None:
+        raise DataError(f"{where}: field 'family': unknown '{entry['family']}'")
+    if entry.get("kind", family.kind) != family.kind:
+        raise DataError(f"{where}: field 'kind': family '{entry['family']}' is a {family.kind} family")
+    return {**entry, "kind": family.kind}
+
+
 def _instances(entry: dict[str, Any], where: str) -> list[Instance]:
     held = set(entry.get("held_out_seeds") or [])
-    if "family" in entry:
-        family = FAMILIES.get(entry["family"])
-        if family is None:
-            raise DataError(f"{where}: field 'family': unknown '{entry['family']}'")
-        if family.kind != entry["kind"]:
-            raise DataError(f"{where}: field 'kind': family '{entry['family']}' is a {family.kind} family")
+    if "family" in entry or "maker" in entry:
+        build = FAMILIES[entry["family"]].build if "family" in entry else _maker_family(entry, where)
         sizes, seeds = entry.get("n", [0]), entry.get("seeds", [0])
         return [Instance(f"{entry['id']}/n={n},seed={s}", entry["id"], entry["kind"], n, s, s in held,
-                         family.build(n, s)) for n in sizes for s in seeds]  # fmt: skip
+                         build(n, s)) for n in sizes for s in seeds]  # fmt: skip
     return [Instance(f"{entry['id']}/inline", entry["id"], entry["kind"], 0, 0, False, _inline(entry, where))]
+
+
+def _maker_family(entry: dict[str, Any], where: str):
+    if entry["kind"] not in ("circuit", "synthesis", "dynamic"):
+        raise DataError(f"{where}: field 'maker': a maker builds circuit, synthesis or dynamic tasks")
+    make = getattr(circuits, str(entry["maker"]), None)
+    if not callable(make) or str(entry["maker"]).startswith("_"):
+        raise DataError(f"{where}: field 'maker': no function '{entry['maker']}' in {circuits.__name__}")
+    if "prompt" not in entry:
+        raise DataError(f"{where}: missing field 'prompt'")
+    mutations = tuple(entry.get("mutations") or ("do_nothing", "wrong_width"))
+    unknown = [m for m in mutations if m not in MUTATIONS]
+    if unknown:
+        raise DataError(f"{where}: field 'mutations': unknown '{unknown[0]}'; valid: {', '.join(MUTATIONS)}")
+    spec = _dataclass(Equivalence, entry.get("equivalence") or {}, f"{where}: field 'equivalence'")
+    limits = _constraints(entry, where)
+    prompt = str(entry["prompt"])
+    return circuit_family(lambda n, s: prompt.format(n=n, seed=s), make, spec, mutations,
+                          version=3 if entry["kind"] == "dynamic" else 2,
+                          constraints=(lambda n: limits) if limits else None)  # fmt: skip
 
 
 def _inline(entry: dict[str, Any], where: str) -> Built:
@@ -137,12 +181,13 @@ def _inline(entry: dict[str, Any], where: str) -> Built:
     except ValueError as exc:
         raise DataError(f"{where}: field 'reference': not a valid OpenQASM program ({exc})") from exc
     spec = _dataclass(Equivalence, entry.get("equivalence") or {}, f"{where}: field 'equivalence'")
-    limits = (
-        _dataclass(Constraints, entry["constraints"], f"{where}: field 'constraints'")
-        if "constraints" in entry
-        else None
-    )
-    return Built(entry["prompt"], reference, str(entry["reference"]), mutants, spec, limits)
+    return Built(entry["prompt"], reference, str(entry["reference"]), mutants, spec, _constraints(entry, where))
+
+
+def _constraints(entry: dict[str, Any], where: str) -> Constraints | None:
+    if "constraints" not in entry:
+        return None
+    return _dataclass(Constraints, entry["constraints"], f"{where}: field 'constraints'")
 
 
 def _dataclass(cls, data: dict[str, Any], where: str):

@@ -1,0 +1,1 @@
+"""Reference solutions of the code tasks, read as text (an answer), one file per task."""

@@ -1,0 +1,8 @@
+from qiskit import QuantumCircuit
+
+
+def bell_circuit():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    return qc

@@ -1,0 +1,2 @@
+def undo(circuit):
+    return circuit.inverse()

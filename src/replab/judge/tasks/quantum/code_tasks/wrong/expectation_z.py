@@ -1,0 +1,7 @@
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+
+def expectation_z(circuit, qubit):
+    label = ["I"] * circuit.num_qubits
+    label[qubit] = "Z"
+    return float(Statevector(circuit).expectation_value(SparsePauliOp("".join(label))).real)

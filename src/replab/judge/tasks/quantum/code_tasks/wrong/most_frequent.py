@@ -1,0 +1,2 @@
+def most_frequent(counts):
+    return max(counts, key=counts.get)
