@@ -19,7 +19,7 @@ $(VENV_STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch 2.13.0 (never torchvision/timm); a range in pyproject keeps GPU builds usable.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,footprint,bench,judge,embed,quantum]'
+	$(PY) -m pip install -q -e '.[dev,all]'
 	touch $(VENV_STAMP)
 
 # Fashion-MNIST, the offline default image set, comes from Debian's dataset-fashion-mnist.

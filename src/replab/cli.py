@@ -67,7 +67,11 @@ def _rae_parser(verbs) -> None:
     _add_preset(p, "fmnist")
     p = verbs.add_parser("reconstruct", help="reconstruct the test split; print PSNR, SSIM, rFD; save a grid")
     p.add_argument("--run", required=True, help="an RAE run folder")
-    p.add_argument("--out", default=None, help="grid PNG (default: <run>/artifacts/recon.png)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="grid PNG (default: in the evaluation run, <run>/evals/reconstruct or ./runs/<run>-reconstruct)",
+    )
     p.add_argument("--n", type=int, default=None, help="test images to evaluate (default: all)")
     p.add_argument("--grid", type=int, default=16, help="images shown in the grid")
     p = verbs.add_parser("encode", help="write a split's latents to sharded files (resumable; torchrun splits shards)")
@@ -115,7 +119,9 @@ def _eval_parser(verbs) -> None:
     p.add_argument("--n", type=int, default=2000, help="samples")
     p.add_argument("--features", default="fd-fmnist", choices=sorted(FEATURE_NETWORKS))
     _add_guidance(p)
-    p.add_argument("--out", default=None, help="the evaluation run (default: RUN/evals/fd)")
+    p.add_argument(
+        "--out", default=None, help="the evaluation run (default: RUN/evals/fd; ./runs/<run>-fd for a shipped run)"
+    )
     p = verbs.add_parser("train-features", help="train the FD-fmnist feature network")
     _add_preset(p, "fd-fmnist")
 
@@ -199,7 +205,7 @@ def _embed_parser(verbs) -> None:
     p.add_argument("--tasks", default="gloss,example", help="gloss (definition→lemma), example (example→definition)")
     p.add_argument("--held-out", type=int, default=1000)
     p.add_argument("--docs", type=int, default=5000)
-    p.add_argument("--out", default=None, help="JSON results (default: <run>/evals/wordnet.json for a run)")
+    p.add_argument("--out", default=None, help="JSON results (default: <run>/evals/wordnet.json for a run of yours)")
     p = verbs.add_parser("anisotropy", help="mean pairwise cosine of random WordNet definitions, per layer")
     p.add_argument("--model", required=True)
     p.add_argument("--n", type=int, default=500)
@@ -240,7 +246,11 @@ def _fairness_parser(verbs) -> None:
     _add_fair(p)
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="the audit run folder (default: <run>/evals/fairness)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="the audit run folder (default: <run>/evals/fairness; ./runs/<run>-fairness for a shipped run)",
+    )
     p.add_argument("--reference-run", default=None, metavar="RUN",
                    help="a generator of the same recipe trained on unskewed data, or a finished audit of one at "
                         "the same guidance: flags the classes whose share differs from its samples' (skew from the "

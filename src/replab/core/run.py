@@ -5,6 +5,7 @@
     runs/<name>/checkpoints/       step_XXXXXXXX/ folders (see core.checkpoint)
     runs/<name>/footprint.json     energy and carbon (replab.footprint)
     runs/<name>/artifacts/         images, tables, reports
+    runs/<name>/events.out.tfevents.*  the same metrics and images for TensorBoard (core.board)
 
 Resuming is rerunning the same command on the same folder: the Run refuses a config that differs
 in anything but the keys a job declares safe to change (such as the number of steps), and says
@@ -28,6 +29,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from replab.core import dist
+from replab.core.board import Board
+from replab.core.board import enabled as board_enabled
 from replab.core.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
 from replab.core.progress import progress_bar
 from replab.errors import CheckpointError, ConfigError
@@ -66,6 +69,7 @@ class Run:
         self.keep_checkpoints = keep_checkpoints
         self.is_main = dist.is_main()
         self._check_or_write_config(set(mutable))
+        self.board = Board(self.folder, {"kind": kind, **self.config}) if self.is_main and board_enabled() else None
         self.tracker = None
         if track_footprint and self.is_main:
             from replab.footprint import Tracker
@@ -120,6 +124,8 @@ class Run:
         row = {"step": step, "time": round(time.time(), 3), **values}
         with open(self.folder / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(row, default=float) + "\n")
+        if self.board is not None:
+            self.board.log(step, values)
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.folder / "metrics.jsonl"
@@ -171,6 +177,8 @@ class Run:
         if latest is None:
             return None
         state = load_checkpoint(latest, modules, optimizers, generators)
+        if self.board is not None:
+            self.board.resume_from(int(state["step"]))
         self.log(state["step"], event="resume", checkpoint=latest.name)
         return state
 
@@ -193,6 +201,9 @@ class Run:
             self.tracker.add_units(unit, count)
 
     def close(self) -> None:
+        if self.board is not None:
+            self.board.close(self.artifacts)
+            self.board = None
         if self.tracker is not None:
             self.tracker.close()
             self.tracker = None

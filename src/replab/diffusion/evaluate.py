@@ -12,6 +12,7 @@ import torch
 from replab.core import dist
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
+from replab.core.paths import job_output
 from replab.core.run import Run
 from replab.core.train import default_device
 from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
@@ -54,7 +55,7 @@ def evaluate_fd(
     if not dist.is_main():
         sample()
         return {}
-    with Run(out or Path(run_folder) / "evals" / "fd", settings, kind="diffusion-eval", mutable=("*",)) as run:
+    with Run(out or job_output(run_folder, "fd"), settings, kind="diffusion-eval", mutable=("*",)) as run:
         with run.phase("sample"):
             images = sample()
             run.add_units("images", n)

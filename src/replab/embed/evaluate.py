@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from replab.core.paths import job_output
 from replab.embed.data import RetrievalSplit, WordNetSplits, load_wordnet, split_wordnet
 from replab.errors import DataError
 from replab.metrics.retrieval import anisotropy, mutual_knn_alignment, retrieval_metrics
@@ -147,7 +148,7 @@ def evaluate_models(
     rows = {name: evaluate_wordnet(load_encoder(name), held_out, docs, tasks=tasks) for name in names}
     path = Path(out) if out else None
     if path is None and (Path(names[0]) / "config.yaml").exists():
-        path = Path(names[0]) / "evals" / "wordnet.json"
+        path = job_output(names[0], "wordnet.json")
     if path:
         save_result(rows, path)
     return format_table(rows), path

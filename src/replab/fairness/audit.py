@@ -25,6 +25,7 @@ import torch
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
+from replab.core.paths import job_output
 from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
@@ -162,7 +163,7 @@ def audit(
                 "guidance": asdict(guidance), "fair": fair, "reference_run": str(reference_run or "")}  # fmt: skip
     if fair == "ratio":
         settings["ratio"] = asdict(ratio)
-    with Run(out or Path(run_folder) / "evals" / "fairness", settings, kind="fairness-audit", mutable=("*",)) as run:
+    with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
             steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
             real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)

@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from replab.core import dist
+from replab.core.paths import run_cache
 from replab.core.progress import progress_bar
 from replab.errors import DataError
 
@@ -51,13 +52,9 @@ def latents_fingerprint(rae_run: str | Path) -> str | None:
 
 
 def latents_dir(rae_run: str | Path) -> Path:
-    """``<rae run>/latents``, or ``$REPLAB_CACHE/latents/<hash of its path>`` when the run is read-only."""
-    folder = Path(rae_run).resolve()
-    local = folder / "latents"
-    if local.exists() or os.access(folder, os.W_OK):
-        return local
-    cache = Path(os.environ.get("REPLAB_CACHE") or Path.home() / ".cache" / "replab")
-    return cache / "latents" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+    """``<rae run>/latents``, or ``$REPLAB_CACHE/latents/<hash of its path>`` when the run is shipped inside
+    the package or read-only (``core.paths.run_cache``)."""
+    return run_cache(rae_run, "latents")
 
 
 def shard_name(k: int) -> str:

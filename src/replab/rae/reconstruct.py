@@ -9,6 +9,7 @@ import torch
 
 from replab.core.data import load_images
 from replab.core.images import save_grid
+from replab.core.paths import job_output
 from replab.core.run import Run
 from replab.metrics.features import FEATURE_LABEL, extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
@@ -28,7 +29,7 @@ def reconstruct(
     rae, config = load_rae(run_folder)
     test = load_images(config.data, "test")
     count = min(n or len(test), len(test))
-    eval_folder = Path(eval_folder or Path(run_folder) / "evals" / "reconstruct")
+    eval_folder = Path(eval_folder or job_output(run_folder, "reconstruct"))
     with Run(
         eval_folder, {"rae_run": str(run_folder), "n": count}, kind="rae-reconstruct", mutable=("n", "rae_run")
     ) as run:

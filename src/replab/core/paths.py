@@ -1,0 +1,40 @@
+"""Where replab writes: never into its own installed package.
+
+Caches (latents, converted models) of a run that lies inside the package — the runs shipped under
+``assets/`` — go under ``$REPLAB_CACHE`` (default ``~/.cache/replab``), whatever the folder's permissions;
+outputs of a job on such a run default to ``./runs/<run>-<job>``; a user's own runs keep theirs beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]  # the replab package folder, installed or in a checkout
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("REPLAB_CACHE") or Path.home() / ".cache" / "replab")
+
+
+def inside_package(path: str | Path) -> bool:
+    resolved = Path(path).resolve()
+    return resolved == PACKAGE or PACKAGE in resolved.parents
+
+
+def run_cache(run: str | Path, what: str) -> Path:
+    """``<run>/<what>`` for a run of the user's that can be written; ``$REPLAB_CACHE/<what>/<hash of the
+    run's path>`` for one inside the package or read-only."""
+    folder = Path(run).resolve()
+    if not inside_package(folder) and ((folder / what).exists() or os.access(folder, os.W_OK)):
+        return folder / what
+    return cache_root() / what / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+
+
+def job_output(run: str | Path, job: str) -> Path:
+    """The default output folder of ``job`` on ``run``: ``<run>/evals/<job>``, or ``./runs/<run>-<job>``
+    when the run lies inside the package."""
+    if inside_package(run):
+        return Path("runs") / f"{Path(run).resolve().name}-{job}"
+    return Path(run) / "evals" / job
