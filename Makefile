@@ -42,7 +42,7 @@ data:
 	fi
 
 demo: venv data
-	$(PY) -m replab.demo_dit_dh
+	$(PY) -m replab demo
 
 test: venv data
 	$(PY) -m pytest -q

@@ -156,16 +156,19 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
                    "probability-weighted score (0: none)")  # fmt: skip
     p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
+    _quantum_parsers(verbs, backend_help)
+    p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
+    p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
+    p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
+
+
+def _quantum_parsers(verbs, backend_help: str) -> None:
     p = verbs.add_parser("run", help="execution-verified quantum tasks: replab's (quantum) or Qiskit HumanEval")
     p.add_argument("--task", required=True, choices=["quantum", "qiskit-humaneval"], help="the task suite")
     p.add_argument("--tasks", default="", help="quantum: a task file (default: the shipped assets/quantum/tasks.yaml)")
     p.add_argument("--data", default="", help="qiskit-humaneval: the benchmark's JSON file (normal or hard)")
-    p.add_argument(
-        "--variant",
-        default="normal",
-        choices=["normal", "hard"],
-        help="qiskit-humaneval: hard = the answer is a whole program, run without the prompt",
-    )
+    p.add_argument("--variant", default="normal", choices=["normal", "hard"],
+                   help="qiskit-humaneval: hard = the answer is a whole program, run without the prompt")  # fmt: skip
     p.add_argument("--backend", required=True, help=backend_help)
     p.add_argument("--base-url", default=None, help="any OpenAI-compatible server")
     p.add_argument("--samples", type=int, default=1, help="answers per instance (pass@k for k <= samples)")
@@ -181,19 +184,12 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--tasks", default="", help="a task file (default: the shipped one)")
     p = q.add_parser("humaneval", help="run the reference solutions of a Qiskit HumanEval file you supply")
     p.add_argument("--data", required=True, help="the Qiskit HumanEval JSON file (normal or hard)")
-    p.add_argument(
-        "--variant",
-        default="normal",
-        choices=["normal", "hard"],
-        help="hard: the solution alone, without the prompt (the official -e)",
-    )
+    p.add_argument("--variant", default="normal", choices=["normal", "hard"],
+                   help="hard: the solution alone, without the prompt (the official -e)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per task (the official harness: 30)")
     p.add_argument("--out", default=None, help="write the full JSON report here (per task: reason, detail)")
     p.add_argument("--compare", default=None, help="a results file of the official harness (test_solutions.py "
                    "-o): list the tasks where the two disagree")  # fmt: skip
-    p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
-    p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
-    p.add_argument("--human", default=None, help="data file with human scores (default: the run's data)")
 
 
 def _embed_parser(verbs) -> None:
@@ -329,8 +325,13 @@ PARSERS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from replab import __version__
+
     parser = argparse.ArgumentParser(prog="replab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"replab {__version__}")
     systems = parser.add_subparsers(dest="system", required=True)
+    demo = systems.add_parser("demo", help="the main job: the shipped RAE + DiT-DH, a fresh DiT-DH, a report")
+    demo.add_argument("--out", default="runs/demo", help="the report's folder (default: runs/demo)")
     for name, (add_verbs, help_text) in PARSERS.items():
         add_verbs(systems.add_parser(name, help=help_text).add_subparsers(dest="verb", required=True))
     return parser
@@ -544,7 +545,13 @@ def _fairness(args: argparse.Namespace) -> None:
         print(format_report(report))
 
 
-COMMANDS = {"rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,
+def _demo(args: argparse.Namespace) -> None:
+    from replab.demo_dit_dh import main as demo
+
+    demo(["--out", args.out])
+
+
+COMMANDS = {"demo": _demo, "rae": _rae, "diffusion": _diffusion, "eval": _eval, "judge": _judge, "embed": _embed,
             "footprint": _footprint, "data": _data, "fairness": _fairness}  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m replab.demo_dit_dh``): RAE + DiT-DH on the embedded default (Fashion-MNIST,
+"""``replab demo`` (``make demo``): RAE + DiT-DH on the embedded default (Fashion-MNIST,
 the shipped encoder), in about ten minutes on 2 cores.
 
 1. From the checkpoints shipped under assets/runs (an RAE decoder and a DiT-DH trained by replab's

@@ -163,9 +163,9 @@ def audit(
                 "guidance": asdict(guidance), "fair": fair, "reference_run": str(reference_run or "")}  # fmt: skip
     if fair == "ratio":
         settings["ratio"] = asdict(ratio)
+    steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None  # inputs checked before the Run exists
     with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
-            steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
             real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)
                     if fair == "ratio" else None)  # fmt: skip
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,

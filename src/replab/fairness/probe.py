@@ -27,7 +27,7 @@ from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, start_training
 from replab.diffusion.latents import latents_fingerprint, load_or_encode
-from replab.errors import ConfigError
+from replab.errors import ConfigError, DataError
 from replab.fairness.attributes import GROUPS, TONE_GROUPS, ToneRule, class_groups
 from replab.metrics.fairness import confusion_matrix
 from replab.rae.model import RAEConfig
@@ -183,7 +183,13 @@ def predict(probe: AttributeProbe, latents: torch.Tensor, batch_size: int = 2000
 def load_probe(folder: str | Path, rae_run: str | Path | None = None) -> tuple[AttributeProbe, dict]:
     """A trained probe and its record; with ``rae_run``, refuses a probe trained on another encoder's tokens."""
     folder = Path(folder)
-    info = json.loads((folder / PROBE_INFO).read_text())
+    if not (folder / PROBE_INFO).is_file() or not (folder / PROBE_WEIGHTS).is_file():
+        raise DataError(f"{folder}: not a probe folder (expected {PROBE_INFO} and {PROBE_WEIGHTS}, as "
+                        "'replab fairness probe' writes)")  # fmt: skip
+    try:
+        info = json.loads((folder / PROBE_INFO).read_text())
+    except ValueError as exc:
+        raise DataError(f"{folder / PROBE_INFO}: not valid JSON ({exc})") from exc
     if rae_run is not None and latents_fingerprint(rae_run) != info["fingerprint"]:
         raise ConfigError(
             f"{folder}: the probe was trained on the tokens of {info['rae']} (fingerprint {info['fingerprint']}), "

@@ -1,0 +1,86 @@
+"""replab as an installed library: nothing is written into the package (caches of shipped runs under
+$REPLAB_CACHE, outputs under ./runs), bad inputs are refused before any folder exists, and (slow) a wheel
+built from this checkout works from a fresh virtual environment outside it."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from replab import ASSETS
+from replab.cli import main
+from replab.core.paths import inside_package, job_output
+from replab.rae.latent_cache import latents_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_runs_cache_and_write_outside_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache"))
+    shipped = ASSETS / "runs" / "rae-fmnist"
+    assert inside_package(shipped) and latents_dir(shipped).is_relative_to(tmp_path / "cache")
+    assert job_output(ASSETS / "runs" / "dit-dh-fmnist", "fd") == Path("runs/dit-dh-fmnist-fd")
+    mine = tmp_path / "my-rae"
+    mine.mkdir()
+    assert latents_dir(mine) == mine.resolve() / "latents" and job_output(mine, "fd") == mine / "evals" / "fd"
+
+
+def test_a_missing_probe_is_one_line_and_no_folder_is_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = main(["fairness", "audit", "--run", str(ASSETS / "runs" / "dit-dh-tone10x"), "--probe",
+                 str(tmp_path / "no-probe"), "--n", "10"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "no-probe: not a probe folder" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("replab 0.")
+
+
+def _snapshot(package: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(package)): (p.stat().st_size, p.stat().st_mtime_ns) for p in package.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_wheel_works_from_a_fresh_environment_and_changes_nothing_in_itself(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], check=True,
+                   capture_output=True)  # fmt: skip
+    (wheel,) = dist.glob("replab-*.whl")
+    assert wheel.stat().st_size <= 30 * 1024**2
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    site = Path(subprocess.check_output([env / "bin" / "python", "-c", "import sysconfig; "
+                                         "print(sysconfig.get_paths()['purelib'])"], text=True).strip())  # fmt: skip
+    (site / "checkout_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # deps, not replab
+    subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True)  # fmt: skip
+    package = site / "replab"
+    before = _snapshot(package)
+    work = tmp_path / "work"
+    work.mkdir()
+    environ = {**os.environ, "REPLAB_CACHE": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def replab(*args: str) -> str:
+        done = subprocess.run([env / "bin" / "replab", *args], cwd=work, env=environ, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert "demo" in replab("--help")
+    where = subprocess.check_output([env / "bin" / "python", "-c", "import replab; print(replab.__file__)"],
+                                    cwd=work, text=True)  # fmt: skip
+    assert Path(where.strip()).is_relative_to(package)  # the wheel's copy, not the checkout's
+    assets = package / "assets"
+    replab("diffusion", "sample", "--run", str(assets / "runs" / "dit-dh-fmnist"), "--n", "10", "--out", "s.png")
+    assert (work / "s.png").exists()
+    replab("fairness", "audit", "--run", str(assets / "runs" / "dit-dh-tone10x"), "--probe",
+           str(assets / "probes" / "tone"), "--n", "40")  # fmt: skip
+    assert (work / "runs" / "dit-dh-tone10x-fairness" / "artifacts").is_dir()
+    assert _snapshot(package) == before  # nothing in the installed package was written or changed
