@@ -236,7 +236,11 @@ def _fairness_parser(verbs) -> None:
     _add_preset(p, "tone")
     p.add_argument("--rae", default=None, help="the RAE run whose tokens the probe reads")
     p = verbs.add_parser("audit", help="attribute distribution of a run's samples: auditor, probe, corrected, CIs")
-    p.add_argument("--run", required=True, help="a diffusion run folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a diffusion run folder: sampled here, class-balanced")
+    source.add_argument("--images", help="or any generator's samples: a folder of PNG/JPEG (class sub-folders 0…9 "
+                        "give labels) or an .npz with images [and labels]")  # fmt: skip
+    p.add_argument("--rae", default=None, help="--images: the RAE run the probe reads (default: the probe's own)")
     p.add_argument("--probe", required=True, help="a probe folder (replab fairness probe) for the run's RAE")
     p.add_argument("--n", type=int, default=1000, help="samples, class-balanced")
     _add_fair(p)
@@ -533,6 +537,13 @@ def _fairness(args: argparse.Namespace) -> None:
         result = tradeoff(args.run, args.probe, args.out, args.n, args.target, guide_probe=args.guide_probe)
         for point in result["points"]:
             print({k: v for k, v in point.items() if k != "ci"})
+    elif args.images:
+        from replab.fairness.audit import format_report
+        from replab.fairness.audit_images import audit_images
+
+        if args.fair != "none" or args.reference_run:
+            raise ConfigError("--images: corrections (--fair) and --reference-run need the generator; use --run")
+        print(format_report(audit_images(args.images, args.probe, args.rae, args.target, args.out, seed=args.seed)))
     else:
         from replab.diffusion.sample import run_guidance
         from replab.fairness.audit import audit, format_report

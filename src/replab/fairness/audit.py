@@ -174,7 +174,7 @@ def audit(
                                                  real=real, ratio=ratio)  # fmt: skip
             run.add_units("images", n)
         with run.phase("audit"):
-            report = _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
+            report = sample_report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run)
             if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
                 assigned = np.array(cost.pop("assigned"))
                 cost["hit_rate"] = float((auditor_groups(attribute, images, labels, info) == assigned).mean())
@@ -222,7 +222,8 @@ def _against_reference(reference_run, guidance, n, seed, info, oracle, labels) -
     return per_class_against_reference(oracle, labels, class_counts(ref_oracle, ref_labels))
 
 
-def _report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run) -> dict:
+def sample_report(images, labels, probe, info, rae, attribute, goal, n_boot, seed, rae_run) -> dict:
+    """Everything the audit says that needs only the samples (and their class labels, when known)."""
     k = len(goal)
     with torch.no_grad():
         latents = torch.cat([rae.encode(images[i : i + 500]) for i in range(0, len(images), 500)])
@@ -284,7 +285,8 @@ def format_report(report: dict) -> str:
               f"minority coverage {a['minority_coverage']['value']:.3f}; difference {a['difference']:.3f}; "
               f"ratio {a['ratio']:.3f}",
               f"FD-fmnist against the test split {report['fd_fmnist_vs_test']:.2f}; amplification p_gen / p_train "
-              + ", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"])),
+              + (", ".join(f"{g} {a:.2f}" for g, a in zip(names, report["amplification"]))
+                 if "amplification" in report else "absent: " + report.get("absent", {}).get("amplification", "")),
               "classes flagged (Bonferroni-adjusted 95 % Wilson interval of the first group's share excludes the "
               "target): " + (", ".join(str(r["class"]) for r in report.get("by_class", []) if r["flagged"]) or "none"),
               *([_reference_flags(report)] if "by_class_vs_reference" in report else []),
