@@ -83,3 +83,21 @@ def test_bad_input_is_one_line_and_makes_no_folder(tmp_path, monkeypatch, capsys
     }[case]
     assert code == 2 and "\n" not in err and expected in err, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_fair_modes_are_choices_at_parse_time_and_ratio_defaults_are_the_validated_setting(capsys):
+    from replab.cli import FAIR_CHOICES, _ratio_options, build_parser
+    from replab.fairness import FAIR_MODES
+    from replab.fairness.mitigate import RatioOptions
+
+    assert FAIR_CHOICES == FAIR_MODES
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "--fair", "fairest"])
+    assert "invalid choice: 'fairest'" in capsys.readouterr().err
+    args = build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "--fair", "ratio"])
+    assert _ratio_options(args) == RatioOptions() and args.guide_scale == 8.0
+    validated = RatioOptions()
+    assert (validated.against, validated.model, validated.class_quota, validated.l2, validated.reference_n) == (
+        "training", "mixture", True, 1e-3, 2000)  # fmt: skip
+    args = build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "ratio.power=auto"])
+    assert _ratio_options(args).power == "auto"

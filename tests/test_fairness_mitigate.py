@@ -6,7 +6,10 @@ import torch
 
 from replab.errors import ConfigError
 from replab.fairness.attributes import class_groups
-from replab.fairness.mitigate import balanced_labels, importance_resample, quotas
+from replab.fairness.mitigate import RatioOptions, balanced_labels, importance_resample, quotas
+
+# the generated-pilot, logistic setting these tests exercise (RatioOptions() is the validated one)
+PILOT = {"against": "generated", "model": "logistic", "class_quota": False, "l2": None}
 
 
 def test_balanced_conditioning_is_exact():
@@ -93,7 +96,7 @@ def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_lab
         groups = (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0
         return (groups,), features(groups)
 
-    (kept,), info = density_ratio_resample(draw, reference, n=1500, seed=0)
+    (kept,), info = density_ratio_resample(draw, reference, n=1500, seed=0, options=RatioOptions(**PILOT))
     before = 0.1
     after = (kept == 0).float().mean().item()
     assert abs(after - 0.5) < 0.5 * abs(before - 0.5)  # the fairness discrepancy at least halved
@@ -101,7 +104,7 @@ def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_lab
 
 
 def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_classes():
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     minority = torch.tensor([0.05, 0.1, 0.6])  # per class: the ratio prefers class 2, whose samples are darker
@@ -121,7 +124,7 @@ def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_class
         groups = (torch.rand(count, generator=gen) >= minority[labels]).long()
         return (groups, labels), features(groups, labels)
 
-    options = RatioOptions(l2=1e-3, cap_quantile=0.995, class_quota=True)
+    options = RatioOptions(**{**PILOT, "l2": 1e-3, "class_quota": True}, cap_quantile=0.995)
     (groups, labels), info = density_ratio_resample(draw, reference, n=900, batch=300, options=options,
                                                     num_classes=3, seed=0)  # fmt: skip
     assert np.bincount(labels.numpy(), minlength=3).tolist() == [300, 300, 300]
@@ -134,7 +137,7 @@ def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_class
 
 
 def test_density_ratio_against_training_data_corrects_the_bias_without_selecting_on_artefacts():
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
 
@@ -155,7 +158,7 @@ def test_density_ratio_against_training_data_corrects_the_bias_without_selecting
 
     results = {}
     for against in ("generated", "training"):
-        options = RatioOptions(cap_quantile=0.999, against=against)
+        options = RatioOptions(**{**PILOT, "against": against}, cap_quantile=0.999)
         (groups, feats), _ = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
         results[against] = ((groups == 0).float().mean().item(), feats[:, 1].mean().item())
     for share, _ in results.values():
@@ -174,21 +177,25 @@ def test_class_plan_asks_open_classes_for_their_expected_draws():
 
 
 def test_density_ratio_options_are_checked():
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
-    with pytest.raises(ConfigError, match="ratio-cap"):
+    with pytest.raises(ConfigError, match="ratio.cap_quantile"):
         RatioOptions(cap_quantile=1.5)
     with pytest.raises(ConfigError, match="class-conditional"):
-        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(class_quota=True))
-    with pytest.raises(ConfigError, match="ratio-against"):
+        density_ratio_resample(
+            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "class_quota": True})
+        )
+    with pytest.raises(ConfigError, match="ratio.against"):
         RatioOptions(against="test")
     with pytest.raises(ConfigError, match="training images"):
-        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(against="training"))
+        density_ratio_resample(
+            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "against": "training"})
+        )
     from replab.fairness.mitigate import ratio_power
 
     assert ratio_power("auto") == "auto" and ratio_power("2") == 2.0
     for bad in ("strong", "0", "-1"):
-        with pytest.raises(ConfigError, match="ratio-power"):
+        with pytest.raises(ConfigError, match="ratio.power"):
             RatioOptions(power=ratio_power(bad))
 
 
@@ -196,7 +203,7 @@ def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
     """The fake generator draws its groups from the data's skew but makes feature 0, the group's cue, half as
     varied about the data's mean as real images are (guidance narrows samples towards the mode): r fitted on
     real images then tilts its samples too little at power 1, and the matched power fixes it."""
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
 
@@ -217,7 +224,7 @@ def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
 
     shares, infos = {}, {}
     for power in (1.0, "auto"):
-        options = RatioOptions(cap_quantile=0.999, against="training", power=power)
+        options = RatioOptions(**{**PILOT, "against": "training"}, cap_quantile=0.999, power=power)
         (groups,), infos[power] = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
         shares[power] = (groups == 0).float().mean().item()
     assert infos[1.0]["power_used"] == 1.0 and infos["auto"]["power_used"] > 1.5
@@ -262,7 +269,7 @@ def _two_groups(gen: torch.Generator, shift: torch.Tensor | None = None):
 def test_mixture_ratio_corrects_the_mix_without_tilting_inside_a_group():
     """The true ratio of a skewed mix is one value per group. A linear logit also moves the kept light samples
     towards the dark ones' look; the latent-group mixture keeps each group's own distribution."""
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     real, skewed = _two_groups(gen)
@@ -275,7 +282,7 @@ def test_mixture_ratio_corrects_the_mix_without_tilting_inside_a_group():
 
     kept = {}
     for model in ("logistic", "mixture"):
-        options = RatioOptions(cap_quantile=0.999, against="training", model=model)
+        options = RatioOptions(**{**PILOT, "against": "training", "model": model}, cap_quantile=0.999)
         (groups, feats), info = density_ratio_resample(draw, reference, n=1500, options=options, training=training,
                                                        target=np.array([0.5, 0.5]))  # fmt: skip
         kept[model] = ((groups == 0).float().mean().item(), feats[groups == 1, 0].mean().item(), info)
@@ -291,7 +298,7 @@ def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class
     """Where the group's cue sits differs by class (a dark sandal is lighter than a light coat): one pooled
     boundary cannot separate the groups, a per-class offset can; the classes come from the generator's labels."""
     from replab.fairness.density_ratio import fit_mixture_log_ratio
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     real, skewed = _two_groups(gen, shift=torch.tensor([-3.0, 0.0, 3.0]))
@@ -318,12 +325,15 @@ def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class
 
 
 def test_mixture_ratio_needs_its_target_and_the_reference_classes():
-    from replab.fairness.mitigate import RatioOptions, density_ratio_resample
+    from replab.fairness.mitigate import density_ratio_resample
 
-    with pytest.raises(ConfigError, match="ratio-model"):
+    with pytest.raises(ConfigError, match="ratio.model"):
         RatioOptions(model="forest")
     with pytest.raises(ConfigError, match="target"):
-        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(model="mixture"))
+        density_ratio_resample(
+            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "model": "mixture"})
+        )
     with pytest.raises(ConfigError, match="reference's classes"):
-        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(model="mixture"),
-                               num_classes=3, target=np.array([0.5, 0.5]))  # fmt: skip
+        mixture = RatioOptions(**{**PILOT, "model": "mixture"})
+        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=mixture, num_classes=3,
+                               target=np.array([0.5, 0.5]))  # fmt: skip

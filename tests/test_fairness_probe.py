@@ -98,15 +98,14 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
                  "--guide-probe", str(probe), "--out", str(tmp_path / "g2")]) != 0  # fmt: skip
     assert "noise-aware probe" in capsys.readouterr().err
     assert main(["diffusion", "sample", "--run", str(dit), "--n", "12", "--steps", "2", "--fair", "ratio",
-                 "--probe", str(probe), "--reference-n", "40", "--out", str(tmp_path / "ratio.png")]) == 0  # fmt: skip
+                 "--probe", str(probe), "ratio.reference_n=40", "ratio.training_n=30",
+                 "--out", str(tmp_path / "ratio.png")]) == 0  # fmt: skip
     assert json.loads((tmp_path / "ratio.json").read_text())["draws_per_kept"] >= 1
     assert main(["diffusion", "sample", "--run", str(dit), "--n", "10", "--steps", "2", "--fair", "ratio",
-                 "--probe", str(probe), "--reference-n", "40", "--ratio-class-quota", "--ratio-l2", "0.001",
-                 "--ratio-cap", "0.995", "--ratio-against", "training", "--ratio-training-n", "30",
-                 "--ratio-power", "2", "--ratio-model", "mixture",
-                 "--out", str(tmp_path / "quota.png")]) == 0  # fmt: skip
+                 "--probe", str(probe), "ratio.reference_n=40", "ratio.l2=0.002", "ratio.cap_quantile=0.995",
+                 "ratio.training_n=30", "ratio.power=2", "--out", str(tmp_path / "quota.png")]) == 0  # fmt: skip
     quota = json.loads((tmp_path / "quota.json").read_text())
-    assert quota["class_quota"] and quota["l2"] == 0.001 and quota["cap_quantile"] == 0.995
+    assert quota["class_quota"] and quota["l2"] == 0.002 and quota["cap_quantile"] == 0.995  # defaults + overrides
     assert quota["against"] == "training" and quota["training_n"] == 30
     assert quota["power"] == 2.0 and quota["power_used"] == 2.0
     assert quota["model"] == "mixture" and sum(quota["latent_shares"]) == pytest.approx(1.0, abs=1e-5)

@@ -84,3 +84,16 @@ def test_the_wheel_works_from_a_fresh_environment_and_changes_nothing_in_itself(
            str(assets / "probes" / "tone"), "--n", "40")  # fmt: skip
     assert (work / "runs" / "dit-dh-tone10x-fairness" / "artifacts").is_dir()
     assert _snapshot(package) == before  # nothing in the installed package was written or changed
+
+
+def test_every_data_file_of_the_package_is_declared_package_data():
+    import fnmatch
+
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = [p.replace("**/", "") for p in setuptools["package-data"]["replab"]]  # fnmatch's * crosses /
+    package = ROOT / "src" / "replab"
+    data = [p.relative_to(package).as_posix() for p in package.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]  # fmt: skip
+    assert [f for f in data if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []

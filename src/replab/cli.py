@@ -14,6 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from replab.errors import ConfigError, ReplabError  # noqa: E402
 
+# replab.fairness.sample.FAIR_MODES, spelled out so that parsing imports no torch (a test keeps them equal)
+FAIR_CHOICES = ("none", "balanced", "resample", "guidance", "guidance-batch", "ratio")
+
 
 def _add_preset(parser: argparse.ArgumentParser, default: str, out: bool = True) -> None:
     parser.add_argument("--preset", default=default, help=f"named preset or a YAML path (default: {default})")
@@ -267,43 +270,32 @@ def _fairness_parser(verbs) -> None:
 def _add_fair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="", help="uniform | reference | a JSON list of shares (default: the "
                         "attribute's)")  # fmt: skip
-    parser.add_argument("--fair", default="none", help="sampling-time correction: none, balanced, resample, "
-                        "guidance, guidance-batch, ratio")  # fmt: skip
+    parser.add_argument("--fair", default="none", choices=FAIR_CHOICES, help="sampling-time correction")
     parser.add_argument("--guide-probe", default=None, help="a noise-aware probe for --fair guidance / guidance-batch")
-    parser.add_argument("--guide-scale", type=float, default=1.0, help="probe guidance scale")
+    parser.add_argument("--guide-scale", type=float, default=8.0,
+                        help="probe guidance scale (default 8, the validated one: benchmarks/RESULTS.md)")  # fmt: skip
     parser.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
-    parser.add_argument("--reference-n", type=int, default=500, help="--fair ratio: the real reference set's size")
-    parser.add_argument("--ratio-l2", type=float, default=None,
-                        help="--fair ratio: the ratio model's L2 (default 1e-2 logistic, 1e-4 mixture)")  # fmt: skip
-    parser.add_argument("--ratio-cap", type=float, default=0.98,
-                        help="--fair ratio: cap the weights at this quantile of the pilot's (cost bound)")  # fmt: skip
-    parser.add_argument("--ratio-class-quota", action="store_true",
-                        help="--fair ratio: every class keeps an equal share (the class mix cannot move)")  # fmt: skip
-    parser.add_argument("--ratio-against", default="generated", choices=("generated", "training"),
-                        help="--fair ratio: tell the reference from a pilot of samples (generated) or from the "
-                        "generator's own training images (training, fairgen's classifier)")  # fmt: skip
-    parser.add_argument("--ratio-training-n", type=int, default=5000,
-                        help="--ratio-against training: how many training images")  # fmt: skip
-    parser.add_argument("--ratio-power", default="1",
-                        help="--fair ratio: keep in proportion to r^POWER; auto: the power at which the kept "
-                        "samples match the reference's mean log r (label-free)")  # fmt: skip
-    parser.add_argument("--ratio-model", default="logistic", choices=("logistic", "mixture"),
-                        help="--fair ratio: log r linear in the features (logistic, fairgen's) or one ratio per "
-                        "latent group of the target's K, flat inside a group (mixture)")  # fmt: skip
+    parser.add_argument("overrides", nargs="*", metavar="ratio.KEY=VALUE",
+                        help="--fair ratio's settings (default: the validated ones): ratio.l2, ratio.cap_quantile, "
+                        "ratio.class_quota, ratio.against (training|generated), ratio.training_n, ratio.power "
+                        "(a number or auto), ratio.model (mixture|logistic), ratio.reference_n")  # fmt: skip
 
 
 def _ratio_options(args: argparse.Namespace):
-    from replab.fairness.mitigate import RatioOptions, ratio_power
+    from replab.core.config import apply_overrides
+    from replab.fairness.mitigate import RatioOptions
 
-    return RatioOptions(
-        power=ratio_power(args.ratio_power),
-        l2=args.ratio_l2,
-        cap_quantile=args.ratio_cap,
-        class_quota=args.ratio_class_quota,
-        against=args.ratio_against,
-        training_n=args.ratio_training_n,
-        model=args.ratio_model,
-    )
+    @dataclasses.dataclass
+    class _FairSettings:
+        ratio: RatioOptions = dataclasses.field(default_factory=RatioOptions)
+
+    wrong = [o for o in args.overrides if not o.startswith("ratio.")]
+    if wrong:
+        raise ConfigError(f"'{wrong[0]}': only ratio.KEY=VALUE settings are taken here")
+    options = apply_overrides(_FairSettings(), args.overrides).ratio
+    if options.power != "auto":
+        options = dataclasses.replace(options, power=float(options.power))
+    return options
 
 
 def _guide_window(text: str) -> tuple[float, float]:
@@ -396,7 +388,7 @@ def _diffusion(args: argparse.Namespace) -> None:
         guidance = _guidance(args, sample.run_guidance(args.run))
         path = fair_sample_grid(args.run, args.n, args.out, args.fair, args.target, args.probe, guidance, args.seed,
                                 args.guide_probe, args.guide_scale, _guide_window(args.guide_window),
-                                args.reference_n, _ratio_options(args))  # fmt: skip
+                                ratio=_ratio_options(args))  # fmt: skip
         print(f"samples: {path} (what the correction cost: {Path(path).with_suffix('.json')})")
     else:
         guidance = _guidance(args, sample.run_guidance(args.run))
@@ -551,7 +543,7 @@ def _fairness(args: argparse.Namespace) -> None:
         guidance = _guidance(args, run_guidance(args.run))
         report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
                        guide_probe=args.guide_probe, guide_scale=args.guide_scale,
-                       guide_window=_guide_window(args.guide_window), reference_n=args.reference_n,
+                       guide_window=_guide_window(args.guide_window),
                        reference_run=args.reference_run, ratio=_ratio_options(args))  # fmt: skip
         print(format_report(report))
 

@@ -144,8 +144,8 @@ def per_group_quality(images: torch.Tensor, oracle: np.ndarray, predicted: np.nd
 def audit(
     run_folder: str | Path, probe_folder: str | Path, n: int = 1000, target: str = "", seed: int = 0,
     guidance: GuidanceConfig | None = None, out: str | Path | None = None, n_boot: int = 1000, fair: str = "none",
-    guide_probe: str | Path | None = None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference_n: int = 500, reference_run: str | Path | None = None, ratio: RatioOptions = RatioOptions(),
+    guide_probe: str | Path | None = None, guide_scale: float = 8.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    reference_run: str | Path | None = None, ratio: RatioOptions = RatioOptions(),
 ) -> dict:  # fmt: skip
     """Audit ``n`` samples of a run, drawn with the sampling-time correction ``fair`` (``none``: as the run samples).
     With ``reference_run`` (a generator trained on unskewed data), its ``n`` samples, drawn alike, give a second
@@ -166,7 +166,7 @@ def audit(
     steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None  # inputs checked before the Run exists
     with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("sample"):
-            real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)
+            real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, seed, ratio)
                     if fair == "ratio" else None)  # fmt: skip
             images, labels, cost = fair_generate(model, rae, config, n=n, mode=fair, target=goal, guidance=guidance,
                                                  probe=probe, probe_info=info, seed=seed, guide_probe=steering,

@@ -98,10 +98,10 @@ class RatioInputs:
 
 
 def ratio_inputs(
-    attribute: str, info: dict, config, rae_run: Path, run_folder: Path, target: np.ndarray, reference_n: int,
-    seed: int, ratio: RatioOptions,
+    attribute: str, info: dict, config, rae_run: Path, run_folder: Path, target: np.ndarray, seed: int,
+    ratio: RatioOptions,
 ) -> RatioInputs:  # fmt: skip
-    reference = reference_images(attribute, info, rae_run, target, reference_n, seed)
+    reference = reference_images(attribute, info, rae_run, target, ratio.reference_n, seed)
     if ratio.against != "training":
         return RatioInputs(*reference)
     return RatioInputs(*reference, *training_images(config, rae_run, Path(run_folder), ratio.training_n, seed))

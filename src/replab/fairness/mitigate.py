@@ -157,39 +157,45 @@ class RatioOptions:
     than real images needs a power above 1; no attribute labels are read). ``model``: ``logistic`` (log r
     linear in the features) or ``mixture`` (``fit_mixture_log_ratio``: r is one value per latent group of the
     target's K, so it does not also tilt the samples inside a group; class offsets on a class-conditional
-    generator); ``l2`` defaults to 1e-2 for the first, 1e-4 for the second."""
+    generator); ``l2`` None means 1e-2 for the first, 1e-4 for the second. ``reference_n``: the real reference
+    set's size. The defaults are the setting benchmarks/RESULTS.md validated on the shipped tone-10x generator
+    (against training images, mixture ratio, class quota, l2 1e-3, 2,000 references); set them as
+    ``ratio.KEY=VALUE`` overrides on the command line."""
 
-    l2: float | None = None
+    l2: float | None = 1e-3
     cap_quantile: float = 0.98
-    class_quota: bool = False
-    against: str = "generated"
+    class_quota: bool = True
+    against: str = "training"
     training_n: int = 5000
     power: float | str = 1.0
-    model: str = "logistic"
+    model: str = "mixture"
+    reference_n: int = 2000
 
     def __post_init__(self) -> None:
         if self.model not in RATIO_MODELS:
-            raise ConfigError(f"--ratio-model {self.model}: expected one of {', '.join(RATIO_MODELS)}")
+            raise ConfigError(f"ratio.model={self.model}: expected one of {', '.join(RATIO_MODELS)}")
         if self.l2 is None:
             object.__setattr__(self, "l2", 1e-2 if self.model == "logistic" else 1e-4)
         if not self.l2 >= 0:
-            raise ConfigError(f"--ratio-l2 {self.l2}: expected >= 0")
+            raise ConfigError(f"ratio.l2={self.l2}: expected >= 0")
         if not 0 < self.cap_quantile <= 1:
-            raise ConfigError(f"--ratio-cap {self.cap_quantile}: expected a quantile in (0, 1]")
+            raise ConfigError(f"ratio.cap_quantile={self.cap_quantile}: expected a quantile in (0, 1]")
         if self.against not in RATIO_AGAINST:
-            raise ConfigError(f"--ratio-against {self.against}: expected one of {', '.join(RATIO_AGAINST)}")
+            raise ConfigError(f"ratio.against={self.against}: expected one of {', '.join(RATIO_AGAINST)}")
+        if self.reference_n < 2:
+            raise ConfigError(f"ratio.reference_n={self.reference_n}: expected at least 2 reference images")
         if self.training_n < 2:
-            raise ConfigError(f"--ratio-training-n {self.training_n}: expected at least 2 training images")
+            raise ConfigError(f"ratio.training_n={self.training_n}: expected at least 2 training images")
         if self.power != "auto" and not (isinstance(self.power, int | float) and self.power > 0):
-            raise ConfigError(f"--ratio-power {self.power}: expected a number > 0 or 'auto'")
+            raise ConfigError(f"ratio.power={self.power}: expected a number > 0 or 'auto'")
 
 
 def ratio_power(value: str) -> float | str:
-    """``--ratio-power``'s value: ``auto`` or a number."""
+    """``ratio.power``'s value: ``auto`` or a number."""
     try:
         return value if value == "auto" else float(value)
     except ValueError:
-        raise ConfigError(f"--ratio-power {value}: expected a number > 0 or 'auto'") from None
+        raise ConfigError(f"ratio.power={value}: expected a number > 0 or 'auto'") from None
 
 
 def matching_power(score: np.ndarray, reference_score: float, ceiling: float, labels: np.ndarray | None = None,
@@ -275,7 +281,7 @@ def _check_ratio_inputs(options: RatioOptions, num_classes: int, target, referen
     """The inputs ``options`` asks for are there, each missing one a ConfigError naming its flag."""
     mixture = options.model == "mixture"
     if mixture and target is None:
-        raise ConfigError("--ratio-model mixture needs the target the reference set was drawn at")
+        raise ConfigError("ratio.model=mixture needs the target the reference set was drawn at")
     if mixture and num_classes and reference_classes is None:
         raise ConfigError("--ratio-model mixture on a class-conditional generator needs the reference's classes")
     if options.against == "training" and training is None:

@@ -52,7 +52,7 @@ def _encode(rae, images: torch.Tensor) -> torch.Tensor:
 def fair_generate(
     model, rae, config, *, n: int, mode: str, target: np.ndarray, guidance: GuidanceConfig,
     probe=None, probe_info: dict | None = None, seed: int = 0, batch: int = 500,
-    guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    guide_probe=None, guide_scale: float = 8.0, guide_window: tuple[float, float] = (0.0, 0.9),
     real: RatioInputs | None = None, ratio: RatioOptions = RatioOptions(),
 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # fmt: skip
     """``n`` images, the class label each was drawn for, and what the correction cost (with ``guidance``: the
@@ -110,8 +110,8 @@ def _guided(model, rae, config, n, mode, target, guidance, weak, seed, guide_pro
 
 def fair_sample_grid(
     run_folder, n: int, out, mode: str, target: str = "", probe_folder=None, guidance: GuidanceConfig | None = None,
-    seed: int = 0, guide_probe=None, guide_scale: float = 1.0, guide_window: tuple[float, float] = (0.0, 0.9),
-    reference_n: int = 500, ratio: RatioOptions = RatioOptions(),
+    seed: int = 0, guide_probe=None, guide_scale: float = 8.0, guide_window: tuple[float, float] = (0.0, 0.9),
+    ratio: RatioOptions = RatioOptions(),
 ):  # fmt: skip
     """``replab diffusion sample --fair MODE``: a grid PNG of corrected samples and, beside it, what it cost."""
     import json
@@ -128,7 +128,7 @@ def fair_sample_grid(
     attribute = info["spec"]["attribute"] if info else "group"
     goal = read_target(target, attribute, len(info["groups"]) if info else 4)
     steering = load_probe(guide_probe, rae_run)[0] if guide_probe else None
-    real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, reference_n, seed, ratio)
+    real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, seed, ratio)
             if mode == "ratio" else None)  # fmt: skip
     guidance = guidance or config.sample
     images, _, cost = fair_generate(model, rae, config, n=n, mode=mode, target=goal, guidance=guidance, probe=probe,
