@@ -80,7 +80,7 @@ def test_bad_input_is_refused_with_the_reason():
 def test_per_class_flags_find_the_skewed_classes():
     import torch
 
-    from replab.fairness.audit import per_class_shares
+    from replab.fairness.frame import per_class_shares
 
     rng = np.random.default_rng(0)
     labels = torch.arange(2000) % 10
@@ -104,7 +104,7 @@ def test_per_class_flags_against_a_reference_generator_ignore_the_pipelines_own_
     reference generator with the same distortion (trained on unskewed data) only the data's skewed ones."""
     import torch
 
-    from replab.fairness.audit import class_counts, per_class_against_reference, per_class_shares
+    from replab.fairness.frame import class_counts, per_class_against_reference, per_class_shares
 
     rng = np.random.default_rng(0)
     labels = torch.arange(4000) % 10
@@ -129,7 +129,8 @@ def test_a_finished_reference_audit_is_reused_only_when_sampled_alike(tmp_path):
 
     from replab.diffusion.samplers import GuidanceConfig
     from replab.errors import ConfigError
-    from replab.fairness.audit import _against_reference, class_counts, per_class_shares
+    from replab.fairness.audit import _against_reference
+    from replab.fairness.frame import class_counts, per_class_shares
 
     labels = torch.arange(200) % 10
     reference = (torch.arange(200) % 3 == 0).long().numpy()  # dark (0) for two in three

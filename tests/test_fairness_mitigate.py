@@ -6,7 +6,9 @@ import torch
 
 from replab.errors import ConfigError
 from replab.fairness.attributes import class_groups
-from replab.fairness.mitigate import RatioOptions, balanced_labels, importance_resample, quotas
+from replab.fairness.quotas import balanced_labels, quotas
+from replab.fairness.ratio import RatioInputs, RatioOptions
+from replab.fairness.resample import importance_resample
 
 # the generated-pilot, logistic setting these tests exercise (RatioOptions() is the validated one)
 PILOT = {"against": "generated", "model": "logistic", "class_quota": False, "l2": None}
@@ -65,7 +67,8 @@ class _FakeNoiseAwareProbe(torch.nn.Module):
 
 
 def test_probe_guidance_pushes_each_sample_towards_its_group_inside_the_window():
-    from replab.fairness.mitigate import assign_quota, probe_guidance
+    from replab.fairness.guidance import probe_guidance
+    from replab.fairness.quotas import assign_quota
 
     assigned = assign_quota(np.array([0.5, 0.5]), 8)
     assert sorted(assigned.tolist()) == [0] * 4 + [1] * 4
@@ -82,7 +85,7 @@ def test_probe_guidance_pushes_each_sample_towards_its_group_inside_the_window()
 
 
 def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_labels():
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     means = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])  # the two groups differ in their features
@@ -96,7 +99,7 @@ def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_lab
         groups = (torch.rand(count, generator=gen) > 0.1).long()  # 10 % group 0
         return (groups,), features(groups)
 
-    (kept,), info = density_ratio_resample(draw, reference, n=1500, seed=0, options=RatioOptions(**PILOT))
+    (kept,), info = density_ratio_resample(draw, RatioInputs(reference), n=1500, seed=0, options=RatioOptions(**PILOT))
     before = 0.1
     after = (kept == 0).float().mean().item()
     assert abs(after - 0.5) < 0.5 * abs(before - 0.5)  # the fairness discrepancy at least halved
@@ -104,7 +107,7 @@ def test_density_ratio_resampling_moves_towards_a_balanced_reference_without_lab
 
 
 def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_classes():
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     minority = torch.tensor([0.05, 0.1, 0.6])  # per class: the ratio prefers class 2, whose samples are darker
@@ -125,7 +128,7 @@ def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_class
         return (groups, labels), features(groups, labels)
 
     options = RatioOptions(**{**PILOT, "l2": 1e-3, "class_quota": True}, cap_quantile=0.995)
-    (groups, labels), info = density_ratio_resample(draw, reference, n=900, batch=300, options=options,
+    (groups, labels), info = density_ratio_resample(draw, RatioInputs(reference), n=900, batch=300, options=options,
                                                     num_classes=3, seed=0)  # fmt: skip
     assert np.bincount(labels.numpy(), minlength=3).tolist() == [300, 300, 300]
     raw = minority.mean().item()
@@ -137,7 +140,7 @@ def test_density_ratio_class_quota_keeps_the_class_mix_and_draws_only_open_class
 
 
 def test_density_ratio_against_training_data_corrects_the_bias_without_selecting_on_artefacts():
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
 
@@ -159,7 +162,9 @@ def test_density_ratio_against_training_data_corrects_the_bias_without_selecting
     results = {}
     for against in ("generated", "training"):
         options = RatioOptions(**{**PILOT, "against": against}, cap_quantile=0.999)
-        (groups, feats), _ = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
+        (groups, feats), _ = density_ratio_resample(
+            draw, RatioInputs(reference, training=training), n=1500, options=options
+        )
         results[against] = ((groups == 0).float().mean().item(), feats[:, 1].mean().item())
     for share, _ in results.values():
         assert abs(share - 0.5) < 0.5 * abs(0.1 - 0.5)  # both halve the fairness discrepancy
@@ -168,30 +173,33 @@ def test_density_ratio_against_training_data_corrects_the_bias_without_selecting
 
 
 def test_class_plan_asks_open_classes_for_their_expected_draws():
-    from replab.fairness.mitigate import _class_plan
+    from replab.fairness.rejection import class_plan
 
     need, tried, taken = np.array([0, 5, 10]), np.array([100, 100, 100]), np.array([50, 50, 10])
-    assert np.bincount(_class_plan(need, tried, taken, 500, 1), minlength=3).tolist() == [0, 13, 125]
-    assert np.bincount(_class_plan(need, tried, taken, 69, 1), minlength=3).tolist() == [0, 6, 62]  # scaled to fit
-    assert np.bincount(_class_plan(need, tried, taken, 30, 0)).tolist() == [10, 10, 10]  # the pilot: every class
+    assert np.bincount(class_plan(need, tried, taken, 500, 1), minlength=3).tolist() == [0, 13, 125]
+    assert np.bincount(class_plan(need, tried, taken, 69, 1), minlength=3).tolist() == [0, 6, 62]  # scaled to fit
+    assert np.bincount(class_plan(need, tried, taken, 30, 0)).tolist() == [10, 10, 10]  # the pilot: every class
 
 
 def test_density_ratio_options_are_checked():
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     with pytest.raises(ConfigError, match="ratio.cap_quantile"):
         RatioOptions(cap_quantile=1.5)
     with pytest.raises(ConfigError, match="class-conditional"):
         density_ratio_resample(
-            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "class_quota": True})
+            lambda *a: None, RatioInputs(torch.zeros(4, 2)), n=4, options=RatioOptions(**{**PILOT, "class_quota": True})
         )
     with pytest.raises(ConfigError, match="ratio.against"):
         RatioOptions(against="test")
     with pytest.raises(ConfigError, match="training images"):
         density_ratio_resample(
-            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "against": "training"})
+            lambda *a: None,
+            RatioInputs(torch.zeros(4, 2)),
+            n=4,
+            options=RatioOptions(**{**PILOT, "against": "training"}),
         )
-    from replab.fairness.mitigate import ratio_power
+    from replab.fairness.ratio import ratio_power
 
     assert ratio_power("auto") == "auto" and ratio_power("2") == 2.0
     for bad in ("strong", "0", "-1"):
@@ -203,7 +211,7 @@ def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
     """The fake generator draws its groups from the data's skew but makes feature 0, the group's cue, half as
     varied about the data's mean as real images are (guidance narrows samples towards the mode): r fitted on
     real images then tilts its samples too little at power 1, and the matched power fixes it."""
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
 
@@ -225,7 +233,9 @@ def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
     shares, infos = {}, {}
     for power in (1.0, "auto"):
         options = RatioOptions(**{**PILOT, "against": "training"}, cap_quantile=0.999, power=power)
-        (groups,), infos[power] = density_ratio_resample(draw, reference, n=1500, options=options, training=training)
+        (groups,), infos[power] = density_ratio_resample(
+            draw, RatioInputs(reference, training=training), n=1500, options=options
+        )
         shares[power] = (groups == 0).float().mean().item()
     assert infos[1.0]["power_used"] == 1.0 and infos["auto"]["power_used"] > 1.5
     assert abs(shares[1.0] - 0.5) > 0.5 * abs(0.1 - 0.5)  # power 1 falls short of halving
@@ -234,7 +244,7 @@ def test_ratio_power_auto_restores_a_tilt_the_generator_renders_weakly():
 
 
 def test_matching_power_solves_the_mean_score_and_reports_its_edges():
-    from replab.fairness.mitigate import matching_power
+    from replab.fairness.ratio import matching_power
 
     score = np.linspace(-2, 2, 401)
     power = matching_power(score, 0.5, ceiling=10.0)
@@ -269,7 +279,7 @@ def _two_groups(gen: torch.Generator, shift: torch.Tensor | None = None):
 def test_mixture_ratio_corrects_the_mix_without_tilting_inside_a_group():
     """The true ratio of a skewed mix is one value per group. A linear logit also moves the kept light samples
     towards the dark ones' look; the latent-group mixture keeps each group's own distribution."""
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     real, skewed = _two_groups(gen)
@@ -283,8 +293,8 @@ def test_mixture_ratio_corrects_the_mix_without_tilting_inside_a_group():
     kept = {}
     for model in ("logistic", "mixture"):
         options = RatioOptions(**{**PILOT, "against": "training", "model": model}, cap_quantile=0.999)
-        (groups, feats), info = density_ratio_resample(draw, reference, n=1500, options=options, training=training,
-                                                       target=np.array([0.5, 0.5]))  # fmt: skip
+        (groups, feats), info = density_ratio_resample(draw, RatioInputs(reference, training=training), n=1500,
+                                                       options=options, target=np.array([0.5, 0.5]))  # fmt: skip
         kept[model] = ((groups == 0).float().mean().item(), feats[groups == 1, 0].mean().item(), info)
     for share, _, _ in kept.values():
         assert abs(share - 0.5) < 0.5 * abs(0.1 - 0.5)  # both halve the fairness discrepancy
@@ -298,7 +308,7 @@ def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class
     """Where the group's cue sits differs by class (a dark sandal is lighter than a light coat): one pooled
     boundary cannot separate the groups, a per-class offset can; the classes come from the generator's labels."""
     from replab.fairness.density_ratio import fit_mixture_log_ratio
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     gen = torch.Generator().manual_seed(0)
     real, skewed = _two_groups(gen, shift=torch.tensor([-3.0, 0.0, 3.0]))
@@ -313,8 +323,8 @@ def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class
 
     options = RatioOptions(cap_quantile=0.999, against="training", model="mixture", class_quota=True)
     (groups, labels), _ = density_ratio_resample(
-        draw, reference, n=900, batch=300, options=options, num_classes=3, training=training,
-        target=np.array([0.5, 0.5]), reference_classes=ref_classes, training_classes=train_classes)  # fmt: skip
+        draw, RatioInputs(reference, ref_classes, training, train_classes), n=900, batch=300, options=options,
+        num_classes=3, target=np.array([0.5, 0.5]))  # fmt: skip
     shares = [(groups[labels == c] == 0).float().mean().item() for c in range(3)]
     assert all(abs(s - 0.5) < 0.5 * abs(0.1 - 0.5) for s in shares)  # halved inside every class
     pooled = fit_mixture_log_ratio(training, reference, np.array([0.5, 0.5]))  # the same fit without the classes
@@ -325,15 +335,15 @@ def test_mixture_ratio_with_class_offsets_finds_a_boundary_that_differs_by_class
 
 
 def test_mixture_ratio_needs_its_target_and_the_reference_classes():
-    from replab.fairness.mitigate import density_ratio_resample
+    from replab.fairness.ratio import density_ratio_resample
 
     with pytest.raises(ConfigError, match="ratio.model"):
         RatioOptions(model="forest")
     with pytest.raises(ConfigError, match="target"):
         density_ratio_resample(
-            lambda *a: None, torch.zeros(4, 2), n=4, options=RatioOptions(**{**PILOT, "model": "mixture"})
+            lambda *a: None, RatioInputs(torch.zeros(4, 2)), n=4, options=RatioOptions(**{**PILOT, "model": "mixture"})
         )
     with pytest.raises(ConfigError, match="reference's classes"):
         mixture = RatioOptions(**{**PILOT, "model": "mixture"})
-        density_ratio_resample(lambda *a: None, torch.zeros(4, 2), n=4, options=mixture, num_classes=3,
+        density_ratio_resample(lambda *a: None, RatioInputs(torch.zeros(4, 2)), n=4, options=mixture, num_classes=3,
                                target=np.array([0.5, 0.5]))  # fmt: skip

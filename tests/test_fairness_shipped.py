@@ -6,8 +6,8 @@ import numpy as np
 
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
-from replab.fairness.audit import training_shares
 from replab.fairness.probe import load_probe
+from replab.fairness.real_images import training_shares
 from replab.fairness.sample import fair_generate
 
 ASSETS = Path(__file__).resolve().parents[1] / "src/replab/assets"

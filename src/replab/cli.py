@@ -238,6 +238,8 @@ def _fairness_parser(verbs) -> None:
     p = verbs.add_parser("probe", help="train an attribute probe on an RAE encoder's tokens (held-out confusion kept)")
     _add_preset(p, "tone")
     p.add_argument("--rae", default=None, help="the RAE run whose tokens the probe reads")
+    p.add_argument("--data", default=None, metavar="DIR", help="your attribute: a labelled image folder, one "
+                   "sub-folder per group (default: the preset's built-in attribute)")  # fmt: skip
     p = verbs.add_parser("audit", help="attribute distribution of a run's samples: auditor, probe, corrected, CIs")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a diffusion run folder: sampled here, class-balanced")
@@ -265,6 +267,9 @@ def _fairness_parser(verbs) -> None:
     p.add_argument("--n", type=int, default=1000, help="samples per point")
     p.add_argument("--target", default="", help="uniform | reference | a JSON list of shares")
     p.add_argument("--out", required=True, help="the trade-off folder (one audit run per point)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="the sweep (default: every correction): cfgs=1,3,5,7 guide_scales=2,4,8,16 "
+                        "strengths=0.5,1 ratio=true seed=0")  # fmt: skip
 
 
 def _add_fair(parser: argparse.ArgumentParser) -> None:
@@ -281,21 +286,22 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
                         "(a number or auto), ratio.model (mixture|logistic), ratio.reference_n")  # fmt: skip
 
 
-def _ratio_options(args: argparse.Namespace):
+def _audit_config(args: argparse.Namespace):
+    """The audit job's settings: its flags, then the ``ratio.KEY=VALUE`` overrides."""
     from replab.core.config import apply_overrides
-    from replab.fairness.mitigate import RatioOptions
-
-    @dataclasses.dataclass
-    class _FairSettings:
-        ratio: RatioOptions = dataclasses.field(default_factory=RatioOptions)
+    from replab.fairness.audit import AuditConfig
 
     wrong = [o for o in args.overrides if not o.startswith("ratio.")]
     if wrong:
         raise ConfigError(f"'{wrong[0]}': only ratio.KEY=VALUE settings are taken here")
-    options = apply_overrides(_FairSettings(), args.overrides).ratio
-    if options.power != "auto":
-        options = dataclasses.replace(options, power=float(options.power))
-    return options
+    job = AuditConfig(n=args.n, target=args.target, seed=args.seed, fair=args.fair,
+                      guide_probe=args.guide_probe or "", guide_scale=args.guide_scale,
+                      guide_window=_guide_window(args.guide_window),
+                      reference_run=getattr(args, "reference_run", None) or "")  # fmt: skip
+    job = apply_overrides(job, args.overrides)
+    if job.ratio.power != "auto":
+        job = dataclasses.replace(job, ratio=dataclasses.replace(job.ratio, power=float(job.ratio.power)))
+    return job
 
 
 def _guide_window(text: str) -> tuple[float, float]:
@@ -388,7 +394,7 @@ def _diffusion(args: argparse.Namespace) -> None:
         guidance = _guidance(args, sample.run_guidance(args.run))
         path = fair_sample_grid(args.run, args.n, args.out, args.fair, args.target, args.probe, guidance, args.seed,
                                 args.guide_probe, args.guide_scale, _guide_window(args.guide_window),
-                                ratio=_ratio_options(args))  # fmt: skip
+                                ratio=_audit_config(args).ratio)  # fmt: skip
         print(f"samples: {path} (what the correction cost: {Path(path).with_suffix('.json')})")
     else:
         guidance = _guidance(args, sample.run_guidance(args.run))
@@ -522,29 +528,30 @@ def _fairness(args: argparse.Namespace) -> None:
     if args.verb == "probe":
         from replab.fairness.probe import ProbeConfig, train_probe
 
-        train_probe(_config(ProbeConfig, "fairness", args, [f"rae={args.rae}"] if args.rae else []), args.out)
+        given = [f"rae={args.rae}"] * bool(args.rae) + [f"data={args.data}"] * bool(args.data)
+        train_probe(_config(ProbeConfig, "fairness", args, given), args.out)
     elif args.verb == "tradeoff":
-        from replab.fairness.tradeoff import tradeoff
+        from replab.core.config import apply_overrides
+        from replab.fairness.tradeoff import TradeoffConfig, tradeoff
 
-        result = tradeoff(args.run, args.probe, args.out, args.n, args.target, guide_probe=args.guide_probe)
+        sweep = apply_overrides(TradeoffConfig(n=args.n, target=args.target), args.overrides)
+        result = tradeoff(args.run, args.probe, args.out, sweep, guide_probe=args.guide_probe)
         for point in result["points"]:
             print({k: v for k, v in point.items() if k != "ci"})
     elif args.images:
-        from replab.fairness.audit import format_report
         from replab.fairness.audit_images import audit_images
+        from replab.fairness.report import format_report
 
         if args.fair != "none" or args.reference_run:
             raise ConfigError("--images: corrections (--fair) and --reference-run need the generator; use --run")
         print(format_report(audit_images(args.images, args.probe, args.rae, args.target, args.out, seed=args.seed)))
     else:
         from replab.diffusion.sample import run_guidance
-        from replab.fairness.audit import audit, format_report
+        from replab.fairness.audit import audit
+        from replab.fairness.report import format_report
 
         guidance = _guidance(args, run_guidance(args.run))
-        report = audit(args.run, args.probe, args.n, args.target, args.seed, guidance, args.out, fair=args.fair,
-                       guide_probe=args.guide_probe, guide_scale=args.guide_scale,
-                       guide_window=_guide_window(args.guide_window),
-                       reference_run=args.reference_run, ratio=_ratio_options(args))  # fmt: skip
+        report = audit(args.run, args.probe, _audit_config(args), guidance, args.out)
         print(format_report(report))
 
 

@@ -11,14 +11,13 @@ import json
 from pathlib import Path
 
 from replab import ASSETS
-from replab.core.config import from_dict
-from replab.core.data import DataConfig, load_images
 from replab.core.run import Run
 from replab.errors import DataError
-from replab.fairness.audit import format_report, plot_report, sample_report
+from replab.fairness.audit import sample_report, write_audit
 from replab.fairness.auditor import read_target
 from replab.fairness.probe import PROBE_INFO, load_probe
-from replab.fairness.sample_sets import load_sample_set
+from replab.fairness.real_images import rae_data
+from replab.fairness.sample_sets import check_shape, load_sample_set
 from replab.rae.latent_cache import latents_fingerprint
 from replab.rae.model import load_rae
 
@@ -65,11 +64,7 @@ def audit_images(
     probe, info = load_probe(probe_folder, rae_run)
     attribute, names = info["spec"]["attribute"], info["groups"]
     goal = read_target(target, attribute, len(names))
-    test = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], f"{rae_run}/config.yaml:data"), "test")
-    expected = tuple(test.float(slice(0, 1)).shape[1:])
-    if tuple(images.shape[1:]) != expected:
-        raise DataError(f"{images_path}: images of shape {tuple(images.shape[1:])}, but the probe's encoder "
-                        f"({rae_run}) reads {expected}")  # fmt: skip
+    check_shape(images, images_path, rae_data(rae_run))
     if labels is not None and int(labels.max()) >= 10:
         raise DataError(f"{images_path}: class labels must be 0…9 (found {int(labels.max())})")
     rae_model, _ = load_rae(rae_run)
@@ -78,12 +73,10 @@ def audit_images(
     folder = Path(out) if out else Path("runs") / f"{Path(images_path).stem}-fairness"
     with Run(folder, settings, kind="fairness-audit", mutable=("*",)) as run:
         with run.phase("audit"):
-            report = sample_report(images, labels, probe, info, rae_model, attribute, goal, n_boot, seed, rae_run)
+            report, shown = sample_report(images, labels, probe, info, rae_model, goal, n_boot, seed, rae_run)
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=len(images), fair="none",
-                      source={"images": str(images_path)}, absent=ABSENT)  # fmt: skip
+                      source={"images": str(images_path)})  # fmt: skip
+        report["absent"] = {**ABSENT, **report.get("absent", {})}
         run.add_units("images", len(images))
-        (run.artifacts / "audit.json").write_text(json.dumps(report, indent=1))
-        (run.artifacts / "audit.md").write_text(format_report(report))
-        plot_report(report, run.artifacts / "audit.png")
-        run.log(None, event="audit", fairness_discrepancy=report["auditor"]["fairness_discrepancy"]["value"])
+        write_audit(run, report, images, shown)
     return report

@@ -1,25 +1,20 @@
 """Who reads the attribute, and what its distribution should be: the auditor (independent of every
-correction), targets, and the small real reference set of density-ratio resampling."""
+correction, the grader of every audit) and the target shares."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from replab.core.config import from_dict
-from replab.core.data import DataConfig, load_images, read_index_list
-from replab.core.run import Run
-from replab.diffusion.sample import resolve_rae
 from replab.errors import ConfigError
 from replab.fairness.attributes import ToneRule, class_groups
-from replab.fairness.mitigate import RatioOptions, quotas
 from replab.metrics import fairness as fm
 from replab.metrics.features import load_feature_net
 
+AUDITED = ("tone", "group")  # the attributes an exact auditor reads
 REFERENCE_GROUPS = np.array([0.4, 0.2, 0.3, 0.1])  # tops, bottoms, footwear, bags in Fashion-MNIST
 
 
@@ -28,7 +23,8 @@ def default_target(attribute: str, k: int) -> np.ndarray:
 
 
 def read_target(spec: str, attribute: str, k: int) -> np.ndarray:
-    """``uniform``, ``reference`` (the real data's shares) or a JSON file with a list of K shares."""
+    """``uniform``, ``reference`` (the real data's shares), a JSON list of K shares (``[0.5,0.5]``) or a JSON file
+    holding one."""
     if spec in ("", "default"):
         target = default_target(attribute, k)
     elif spec == "uniform":
@@ -37,13 +33,20 @@ def read_target(spec: str, attribute: str, k: int) -> np.ndarray:
         target = default_target("group", k) if attribute == "group" else np.full(k, 1 / k)
     else:
         try:
-            target = np.asarray(json.loads(Path(spec).read_text()), dtype=float)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--target {spec}: not 'uniform', 'reference' or a JSON list of shares ({exc})") from exc
+            text = spec if spec.lstrip().startswith("[") else Path(spec).read_text()
+            target = np.asarray(json.loads(text), dtype=float)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"--target {spec}: expected uniform, reference, a JSON list of {k} shares or a JSON "
+                              f"file holding one ({exc})") from exc  # fmt: skip
     try:
         return fm.check_target(target, k)
     except ValueError as exc:
         raise ConfigError(f"--target {spec}: {exc}") from exc
+
+
+def has_auditor(info: dict) -> bool:
+    """Whether the probe's attribute has an exact auditor (the built-in tone and group; not a user's own)."""
+    return info["spec"]["attribute"] in AUDITED and not info.get("data")
 
 
 def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | None, info: dict) -> np.ndarray:
@@ -57,51 +60,3 @@ def auditor_groups(attribute: str, images: torch.Tensor, labels: torch.Tensor | 
     if attribute == "tone":
         return ToneRule(info["tone_thresholds"]).groups(images, predicted).numpy()
     return class_groups(predicted).numpy()
-
-
-def reference_images(
-    attribute: str, info: dict, rae_run: Path, target: np.ndarray, size: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A small reference set of real *training* images whose attribute follows ``target``, and their classes: the
-    one place a human's attribute labels enter label-free density-ratio resampling."""
-    train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
-    groups = auditor_groups(attribute, train.float(), train.labels, info)
-    rng = np.random.default_rng(seed)
-    picks = [
-        rng.choice(np.flatnonzero(groups == g), count, replace=False) for g, count in enumerate(quotas(target, size))
-    ]
-    index = torch.from_numpy(np.concatenate(picks))
-    return train.float(index), train.labels[index]
-
-
-def training_images(config, rae_run: Path, run_folder: Path, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``size`` images drawn (seeded) from those the generator learned — its ``subset`` (found like its RAE), else
-    the RAE's whole training split — and their classes. ``--ratio-against training`` tells the reference from
-    these; no attribute labels are read."""
-    train = load_images(from_dict(DataConfig, Run.read_config(rae_run)["data"], "rae config.yaml:data"), "train")
-    pool = np.arange(len(train))
-    if config.subset:
-        pool = read_index_list(resolve_rae(config.subset, run_folder), len(train)).numpy()
-    index = torch.from_numpy(np.sort(np.random.default_rng(seed + 1).choice(pool, min(size, len(pool)), replace=False)))
-    return train.float(index), train.labels[index]
-
-
-@dataclass
-class RatioInputs:
-    """``--fair ratio``'s real images and their classes: the balanced reference set and, with ``--ratio-against
-    training``, the generator's training images it is told apart from."""
-
-    reference: torch.Tensor
-    reference_classes: torch.Tensor
-    training: torch.Tensor | None = None
-    training_classes: torch.Tensor | None = None
-
-
-def ratio_inputs(
-    attribute: str, info: dict, config, rae_run: Path, run_folder: Path, target: np.ndarray, seed: int,
-    ratio: RatioOptions,
-) -> RatioInputs:  # fmt: skip
-    reference = reference_images(attribute, info, rae_run, target, ratio.reference_n, seed)
-    if ratio.against != "training":
-        return RatioInputs(*reference)
-    return RatioInputs(*reference, *training_images(config, rae_run, Path(run_folder), ratio.training_n, seed))

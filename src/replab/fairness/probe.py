@@ -52,6 +52,9 @@ class ProbeConfig:
     # from the reconstructions — the probe then trains, and measures its errors, on decoder outputs, as the
     # generated images it audits are (a generator's images are decoded latents, re-encoded for the probe)
     inputs: str = "real"
+    # a labelled image folder, one sub-folder per group, for an attribute of the user's own (the probe then
+    # audits without an auditor: its shares are error-corrected by its held-out confusion); empty: the preset's
+    data: str = ""
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=256, lr=1e-3, bf16=False))
 
 
@@ -95,19 +98,10 @@ def train_probe(config: ProbeConfig, out: str | Path) -> Path:
     if not config.rae:
         raise ConfigError("rae: give the RAE run whose tokens the probe reads (--rae runs/rae)")
     tc, spec = config.train, config.probe
+    latents, targets, names, rule = _training_set(config)  # inputs checked before the device and the Run
     device = start_training(tc)
-    latents, labels = load_or_encode(config.rae, "train")
-    data = load_images(from_dict(RAEConfig, _rae_config(config.rae), "rae config").data, "train")
-    rule = ToneRule.fit(data.float(), data.labels)
-    if config.inputs == "reconstructed":
-        latents, images = _reconstructed(config.rae, latents)
-    elif config.inputs == "real":
-        images = data.float()
-    else:
-        raise ConfigError(f"inputs: unknown '{config.inputs}'; valid: real, reconstructed")
-    targets = attribute_labels(spec.attribute, images, data.labels, rule)
     fit, held = _split(len(latents), config.val_fraction, tc.seed)
-    probe = AttributeProbe(latents.shape[1], len(ATTRIBUTES[spec.attribute]), spec).to(device)
+    probe = AttributeProbe(latents.shape[1], len(names), spec).to(device)
     optimizer = adamw(probe.parameters(), tc)
     draws = torch.Generator().manual_seed(tc.seed + 1)
     order = BatchOrder(len(fit), tc.batch_size, tc.seed)
@@ -126,13 +120,46 @@ def train_probe(config: ProbeConfig, out: str | Path) -> Path:
             optimizer.step()
             loop.end_step(step, loss=loss)
         predicted = predict(probe.eval(), latents[held])
-        info = _probe_info(config, rule, targets[held], predicted)
+        info = _probe_info(config, rule, names, targets[held], predicted)
         run.log(tc.steps, event="held-out", accuracy=info["held_out_accuracy"])
         save_file({k: v.contiguous() for k, v in probe.state_dict().items()}, str(run.folder / PROBE_WEIGHTS))
         (run.folder / PROBE_INFO).write_text(json.dumps(info))
     accuracy = info["held_out_accuracy"]
-    print(f"{spec.attribute} probe: held-out accuracy {accuracy:.4f} on {len(held)} {config.inputs} images")
+    print(f"{info['spec']['attribute']} probe: held-out accuracy {accuracy:.4f} on {len(held)} "
+          f"{'labelled' if config.data else config.inputs} images")  # fmt: skip
     return run.folder
+
+
+def _training_set(config: ProbeConfig) -> tuple[torch.Tensor, torch.Tensor, list[str], ToneRule | None]:
+    """The tokens the probe learns from, their groups, the groups' names and (tone) the pixel rule."""
+    if config.data:
+        return _group_folder(config) + (None,)
+    latents, _ = load_or_encode(config.rae, "train")
+    data = load_images(from_dict(RAEConfig, _rae_config(config.rae), "rae config").data, "train")
+    rule = ToneRule.fit(data.float(), data.labels)
+    if config.inputs == "reconstructed":
+        latents, images = _reconstructed(config.rae, latents)
+    elif config.inputs == "real":
+        images = data.float()
+    else:
+        raise ConfigError(f"inputs: unknown '{config.inputs}'; valid: real, reconstructed")
+    names = list(ATTRIBUTES.get(config.probe.attribute, ()))
+    return latents, attribute_labels(config.probe.attribute, images, data.labels, rule), names, rule
+
+
+@torch.no_grad()
+def _group_folder(config: ProbeConfig, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """``data``: a folder of one sub-folder per group, encoded by the RAE run's encoder."""
+    from replab.fairness.sample_sets import check_shape, load_group_folder
+    from replab.rae.model import load_rae
+
+    images, groups, names = load_group_folder(config.data)
+    rae, rae_config = load_rae(config.rae)
+    check_shape(images, config.data, rae_config.data)
+    if config.inputs != "real":
+        raise ConfigError(f"inputs={config.inputs}: a labelled folder (data=) trains on its own images only")
+    latents = torch.cat([rae.encode(images[i : i + batch]) for i in range(0, len(images), batch)])
+    return latents, groups, names
 
 
 @torch.no_grad()
@@ -154,13 +181,16 @@ def _rae_config(rae: str) -> dict:
     return {k: v for k, v in raw.items() if k != "kind"}
 
 
-def _probe_info(config: ProbeConfig, rule: ToneRule, true: torch.Tensor, predicted: torch.Tensor) -> dict:
-    groups = ATTRIBUTES[config.probe.attribute]
-    confusion = confusion_matrix(true.numpy(), predicted.numpy(), len(groups))
+def _probe_info(config: ProbeConfig, rule: ToneRule | None, names: list[str], true: torch.Tensor,
+                predicted: torch.Tensor) -> dict:  # fmt: skip
+    confusion = confusion_matrix(true.numpy(), predicted.numpy(), len(names))
+    spec = asdict(config.probe)
+    if config.data:  # the user's attribute: named after its folder, read by no auditor
+        spec["attribute"] = Path(config.data).resolve().name
     return {
-        "spec": asdict(config.probe), "inputs": config.inputs, "groups": list(groups),
+        "spec": spec, "inputs": config.inputs, "groups": names, "data": config.data,
         "fingerprint": latents_fingerprint(config.rae),
-        "rae": str(Path(config.rae).resolve()), "tone_thresholds": rule.thresholds,
+        "rae": str(Path(config.rae).resolve()), "tone_thresholds": rule.thresholds if rule else None,
         "held_out_accuracy": float((true == predicted).float().mean()), "confusion": confusion.tolist(),
         "held_out_true": true.tolist(), "held_out_predicted": predicted.tolist(),
     }  # fmt: skip

@@ -1,4 +1,15 @@
-"""Samples of a diffusion run with a sampling-time fairness correction (``--fair``), and their labels."""
+"""Samples of a diffusion run with a sampling-time fairness correction (``--fair``), and their labels.
+
+- ``none``: class-cycled labels, as the run samples;
+- ``balanced``: labels whose groups meet the target exactly, for attributes that follow from the label
+  (``quotas``);
+- ``resample``: the probe's predictions, calibrated by its confusion, decide which candidates to keep
+  (``resample``);
+- ``guidance`` / ``guidance-batch``: a noise-aware probe's gradient steers each sample towards its assigned
+  group, or the batch towards the target (``guidance``);
+- ``ratio``: label-free density-ratio resampling towards a balanced set of real images (``ratio``), the
+  validated correction (benchmarks/RESULTS.md).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +21,11 @@ import torch
 from replab.diffusion.sample import generate, load_guide
 from replab.diffusion.samplers import GuidanceConfig
 from replab.errors import ConfigError
-from replab.fairness.auditor import RatioInputs
-from replab.fairness.mitigate import (
-    RatioOptions,
-    assign_quota,
-    balanced_labels,
-    density_ratio_resample,
-    importance_resample,
-    pooled_features,
-    probe_guidance,
-)
+from replab.fairness.guidance import probe_guidance
 from replab.fairness.probe import predict
+from replab.fairness.quotas import assign_quota, balanced_labels
+from replab.fairness.ratio import RatioInputs, RatioOptions, density_ratio_resample, pooled_features
+from replab.fairness.resample import importance_resample
 
 FAIR_MODES = ("none", "balanced", "resample", "guidance", "guidance-batch", "ratio")
 
@@ -75,12 +80,10 @@ def fair_generate(
             (images, labels), info = importance_resample(draw, target, confusion, n, batch=batch, seed=seed)
         else:
             draw = _candidates(model, rae, config, guidance, weak, seed, pooled_features)
-            features = pooled_features(_encode(rae, real.reference))
-            learned = pooled_features(_encode(rae, real.training)) if real.training is not None else None
-            (images, labels), info = density_ratio_resample(
-                draw, features, n, batch=batch, options=ratio, num_classes=model.num_classes, seed=seed,
-                training=learned, target=target, reference_classes=real.reference_classes,
-                training_classes=real.training_classes)  # fmt: skip
+            features = real.features(lambda images: pooled_features(_encode(rae, images)))
+            (images, labels), info = density_ratio_resample(draw, features, n, batch=batch, options=ratio,
+                                                            num_classes=model.num_classes, target=target,
+                                                            seed=seed)  # fmt: skip
         return images, (labels if model.num_classes else None), info
     if mode in ("guidance", "guidance-batch"):
         return _guided(
@@ -119,8 +122,9 @@ def fair_sample_grid(
 
     from replab.core.images import save_grid
     from replab.diffusion.sample import load_diffusion, resolve_rae
-    from replab.fairness.auditor import ratio_inputs, read_target
+    from replab.fairness.auditor import read_target
     from replab.fairness.probe import load_probe
+    from replab.fairness.real_images import ratio_inputs
 
     model, config, rae = load_diffusion(run_folder)
     rae_run = resolve_rae(config.rae, Path(run_folder))

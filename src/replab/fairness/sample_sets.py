@@ -51,10 +51,34 @@ def _from_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         files += [(p, label) for p in sorted(sub.iterdir()) if p.suffix.lower() in SUFFIXES]
     if not files:
         raise DataError(f"{folder}: no PNG or JPEG images found")
+    labels = None if loose else torch.tensor([label for _, label in files])
+    return _read_images([file for file, _ in files], folder), labels
+
+
+def load_group_folder(path: str | Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """A labelled attribute folder: one sub-folder of PNG/JPEG images per group (``dark/``, ``light/``, …).
+    Returns the images ``[N, C, H, W]`` in [0, 1], each one's group index, and the groups' names (sorted)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: expected a folder with one sub-folder of images per group")
+    groups = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(groups) < 2:
+        raise DataError(f"{folder}: expected at least two group sub-folders, found {len(groups)}")
+    files, index = [], []
+    for g, sub in enumerate(groups):
+        mine = sorted(p for p in sub.iterdir() if p.suffix.lower() in SUFFIXES)
+        if not mine:
+            raise DataError(f"{sub}: no PNG or JPEG images in this group")
+        files += mine
+        index += [g] * len(mine)
+    return _read_images(files, folder), torch.tensor(index), [g.name for g in groups]
+
+
+def _read_images(files: list[Path], folder: Path) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
     pixels = []
-    for file, _ in files:
+    for file in files:
         try:
             with Image.open(file) as picture:
                 pixels.append(np.asarray(picture.convert("L" if picture.mode in ("L", "1", "P", "LA") else "RGB")))
@@ -63,8 +87,15 @@ def _from_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     shapes = {p.shape for p in pixels}
     if len(shapes) > 1:
         raise DataError(f"{folder}: images of different sizes {sorted(shapes)[:3]}; a sample set has one size")
-    labels = None if loose else torch.tensor([label for _, label in files])
-    return _as_tensor(np.stack(pixels), folder), labels
+    return _as_tensor(np.stack(pixels), folder)
+
+
+def check_shape(images: torch.Tensor, where: str | Path, data) -> None:
+    """Images must be what the encoder reads (``data``: its RAE's DataConfig): one line naming both shapes."""
+    expected = (data.channels, data.image_size, data.image_size)
+    if tuple(images.shape[1:]) != expected:
+        raise DataError(f"{where}: images of shape {tuple(images.shape[1:])}, but the probe's encoder reads "
+                        f"{expected}")  # fmt: skip
 
 
 def _from_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ import numpy as np
 from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, run_guidance
-from replab.fairness.audit import audit, training_shares
+from replab.fairness.audit import AuditConfig, audit
 from replab.fairness.auditor import read_target
 from replab.fairness.probe import load_probe
+from replab.fairness.real_images import training_shares
 
 
 def _point(kind: str, value: float, report: dict, folder: Path) -> dict:
@@ -47,41 +49,53 @@ def pareto_front(points: list[dict]) -> list[int]:
     return [i for i, p in enumerate(points) if not any(beats(q, p) for q in points)]
 
 
+@dataclass(frozen=True)
+class TradeoffConfig:
+    """The sweep: ``n`` samples per point against ``target``; CFG scales (the uncorrected baseline), probe
+    guidance scales (with a noise-aware guide probe), confusion-calibrated resampling strengths (the target
+    mixed with the training shares) and, with ``ratio``, the validated density-ratio correction."""
+
+    n: int = 1000
+    target: str = ""
+    seed: int = 0
+    cfgs: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0)
+    guide_scales: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
+    strengths: tuple[float, ...] = (0.5, 1.0)
+    ratio: bool = True
+
+
 def tradeoff(
-    run_folder: str | Path, probe_folder: str | Path, out: str | Path, n: int = 1000, target: str = "",
-    cfgs: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0), guide_probe: str | Path | None = None,
-    guide_scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), strengths: tuple[float, ...] = (0.5, 1.0),
-    ratio: bool = True, seed: int = 0,
+    run_folder: str | Path, probe_folder: str | Path, out: str | Path, sweep: TradeoffConfig = TradeoffConfig(),
+    guide_probe: str | Path | None = None,
 ) -> dict:  # fmt: skip
     out = Path(out)
     base = run_guidance(run_folder)
     _, config, _ = load_diffusion(run_folder)
     info = load_probe(probe_folder)[1]
-    goal = read_target(target, info["spec"]["attribute"], len(info["groups"]))
+    goal = read_target(sweep.target, info["spec"]["attribute"], len(info["groups"]))
     train = training_shares(config, info["spec"]["attribute"], len(goal), run_folder)
+    if guide_probe:
+        load_probe(guide_probe)  # checked before the Run exists
+    job = AuditConfig(n=sweep.n, target=sweep.target, seed=sweep.seed)
     points = []
-    with Run(
-        out, {"run": str(run_folder), "probe": str(probe_folder), "n": n}, kind="fairness-tradeoff", mutable=("*",)
-    ):
-        for cfg in cfgs:
-            folder = out / f"cfg-{cfg:g}"
-            report = audit(run_folder, probe_folder, n, target, seed, dataclasses.replace(base, cfg_scale=cfg), folder)
-            points.append(_point("cfg", cfg, report, folder))
-        for scale in guide_scales if guide_probe else ():
-            folder = out / f"guidance-{scale:g}"
-            report = audit(run_folder, probe_folder, n, target, seed, base, folder, fair="guidance",
-                           guide_probe=guide_probe, guide_scale=scale)  # fmt: skip
-            points.append(_point("guidance", scale, report, folder))
-        for strength in strengths:
-            folder = out / f"resample-{strength:g}"
-            mixed = (1 - strength) * train + strength * goal
-            (folder.parent / f"target-{strength:g}.json").write_text(json.dumps(mixed.tolist()))
-            report = audit(run_folder, probe_folder, n, str(folder.parent / f"target-{strength:g}.json"), seed, base,
-                           folder, fair="resample")  # fmt: skip
-            points.append(_point("resample", strength, report, folder))
-        if ratio:
-            report = audit(run_folder, probe_folder, n, target, seed, base, out / "ratio", fair="ratio")
-            points.append(_point("ratio", 1.0, report, out / "ratio"))
+
+    def point(kind: str, value: float, name: str, settings: AuditConfig, guidance=base) -> None:
+        report = audit(run_folder, probe_folder, settings, guidance, out / name)
+        points.append(_point(kind, value, report, out / name))
+
+    with Run(out, {"run": str(run_folder), "probe": str(probe_folder), **asdict(sweep)}, kind="fairness-tradeoff",
+             mutable=("*",)):  # fmt: skip
+        for cfg in sweep.cfgs:
+            point("cfg", cfg, f"cfg-{cfg:g}", job, dataclasses.replace(base, cfg_scale=cfg))
+        for scale in sweep.guide_scales if guide_probe else ():
+            guided = dataclasses.replace(job, fair="guidance", guide_probe=str(guide_probe), guide_scale=scale)
+            point("guidance", scale, f"guidance-{scale:g}", guided)
+        for strength in sweep.strengths:
+            mixed = ((1 - strength) * train + strength * goal).tolist()
+            point("resample", strength, f"resample-{strength:g}",
+                  dataclasses.replace(job, target=json.dumps(mixed), fair="resample"))  # fmt: skip
+        if sweep.ratio:
+            point("ratio", 1.0, "ratio", dataclasses.replace(job, fair="ratio"))
     result = {
         "points": points,
         "pareto": pareto_front(points),
