@@ -122,7 +122,10 @@ def dit_parity(official_cls, cfg: dict, dh: bool, batch: int = 4, regime: str = 
                 torch.cat([x, x]), torch.cat([tv, tv]), torch.cat([y, null]), 4.0, (0.5, 1.0)
             )
             v = guided_velocity(
-                ours, y, GuidanceConfig(cfg_scale=4.0, cfg_interval=(0.5, 1.0)), null_label=cfg["num_classes"]
+                ours,
+                y,
+                GuidanceConfig(cfg_scale=4.0, cfg_interval=(0.5, 1.0), exact=True),
+                null_label=cfg["num_classes"],
             )(x, tt)
             out[f"max_abs_cfg_t{tt}"] = max_abs(v, official[:batch])
     return out
@@ -171,7 +174,7 @@ def sampler_parity(official_cls, create_transport, sampler_cls, cfg: dict, steps
     official = sample(torch.cat([z, z]), theirs.forward_with_cfg, y=torch.cat([y, null]), cfg_scale=3.0,
                       cfg_interval=(0.1, 1.0))[-1][:4]  # fmt: skip
     transport = Transport(TransportConfig(), shape)
-    guidance = GuidanceConfig(cfg_scale=3.0, cfg_interval=(0.1, 1.0), steps=steps, schedule="official-rae")
+    guidance = GuidanceConfig(cfg_scale=3.0, cfg_interval=(0.1, 1.0), steps=steps, schedule="official-rae", exact=True)
     grid = transport.grid(steps, schedule="official-rae")
     mine = euler(guided_velocity(ours, y, guidance, null_label=cfg["num_classes"]), z, grid)
     return {"max_abs_samples": max_abs(mine, official), "sample_scale": official.abs().max().item(),

@@ -41,6 +41,9 @@ def _add_guidance(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="time grid: replab's (steps to t=0) or the official sampler's (default: the run's)",
     )
+    parser.add_argument("--exact", action="store_true", default=None,
+                        help="exact sampling: default fp32 numerics, CFG as two calls (parity checks); default: "
+                        "the fast path (fused CFG, oneDNN linears, bf16 where the hardware has it)")  # fmt: skip
 
 
 def _guidance(args: argparse.Namespace, base=None):
@@ -48,7 +51,7 @@ def _guidance(args: argparse.Namespace, base=None):
     from replab.diffusion.samplers import GuidanceConfig
 
     given = {"sampler": args.sampler, "steps": args.steps, "cfg_scale": args.cfg, "autoguidance": args.autoguidance,
-             "ag_scale": args.ag_scale, "schedule": args.schedule}  # fmt: skip
+             "ag_scale": args.ag_scale, "schedule": args.schedule, "exact": args.exact}  # fmt: skip
     if args.cfg_interval is not None:
         try:
             low, high = (float(v) for v in args.cfg_interval.split(","))

@@ -27,6 +27,10 @@ class GuidanceConfig:
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # guide only for t in [a, b]
     autoguidance: str = ""  # a weaker diffusion run on the same latents; "" = none
     ag_scale: float = 1.5  # AutoGuidance scale, used when a weak model is given
+    # exact: PyTorch's default fp32 forward passes, CFG's two halves as two calls (bit for bit the samples of
+    # replab ≤ 0.x and the numerics of the official-parity checks); false: the fast path (one fused CFG call,
+    # oneDNN linears, bf16 autocast where the CPU or GPU has bf16 units), shown harmless in benchmarks/RESULTS.md
+    exact: bool = False
 
     def validate(self, where: str = "sample") -> None:
         """Raise a ConfigError that names the bad field of ``where``."""
@@ -64,13 +68,17 @@ def guided_velocity(
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((len(x),), float(t), device=x.device)
-        v = model(x, tt, y)
         inside = low <= t <= high
+        if use_cfg and inside and not guidance.exact:  # both halves of CFG in one call: one pass of larger GEMMs
+            both = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([y, torch.full_like(y, null_label)]))
+            v, v_uncond = both.to(x.dtype).chunk(2)
+            return v_uncond + guidance.cfg_scale * (v - v_uncond)
+        v = model(x, tt, y).to(x.dtype)
         if use_cfg and inside:
-            v_uncond = model(x, tt, torch.full_like(y, null_label))
+            v_uncond = model(x, tt, torch.full_like(y, null_label)).to(x.dtype)
             v = v_uncond + guidance.cfg_scale * (v - v_uncond)
         if weak_model is not None and inside:
-            v_weak = weak_model(x, tt, y)
+            v_weak = weak_model(x, tt, y).to(x.dtype)
             v = v_weak + guidance.ag_scale * (v - v_weak)
         return v
 

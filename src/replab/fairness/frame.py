@@ -166,7 +166,7 @@ def audit_samples(
 
 
 def _probe_readings(posteriors, held_out, target: np.ndarray, n_boot: int, seed: int) -> dict:
-    post = np.asarray(posteriors, float)
+    post = np.asarray(posteriors)
     k = len(target)
     if post.ndim != 2 or post.shape[1] != k:
         raise ConfigError(f"audit_samples: posteriors of shape {post.shape}, expected [N, {k}]")
