@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -175,19 +176,25 @@ def _onednn_available() -> bool:
 
 
 _ONEDNN = _onednn_available()
-_INFERENCE = {"onednn": False}  # set by ``onednn_inference``: forward-only passes through oneDNN too
+
+
+class _InferenceMode(threading.local):  # per thread, as autocast is: parallel sampler parts set their own
+    onednn = False  # set by ``onednn_inference``: forward-only passes through oneDNN too
+
+
+_INFERENCE = _InferenceMode()
 
 
 @contextlib.contextmanager
 def onednn_inference() -> Iterator[None]:
     """Inside: forward-only passes (sampling) of ``CPULinear`` layers take oneDNN's GEMMs as training does —
     faster on the CPUs measured, at fp32 rounding slightly looser than MKL's (the exact path stays outside)."""
-    before = _INFERENCE["onednn"]
-    _INFERENCE["onednn"] = True
+    before = _INFERENCE.onednn
+    _INFERENCE.onednn = True
     try:
         yield
     finally:
-        _INFERENCE["onednn"] = before
+        _INFERENCE.onednn = before
 
 
 class CPULinear(nn.Linear):
@@ -206,7 +213,7 @@ class CPULinear(nn.Linear):
             and self.weight.dtype == torch.float32
             and min(self.in_features, self.out_features) >= ONEDNN_MIN_FEATURES
             and not torch.is_autocast_enabled("cpu")
-            and (torch.is_grad_enabled() or _INFERENCE["onednn"])
+            and (torch.is_grad_enabled() or _INFERENCE.onednn)
             and not torch.compiler.is_compiling()
             and _ONEDNN
         ):

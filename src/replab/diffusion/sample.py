@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from replab.core.checkpoint import load_modules
 from replab.core.config import from_dict
 from replab.core.images import save_grid
-from replab.core.inference import fast_forward
+from replab.core.inference import fast_forward, in_parallel
 from replab.core.progress import FRACTIONAL, progress_bar
 from replab.core.run import Run
 from replab.diffusion.models import DiT
@@ -114,16 +114,20 @@ def generate(
                 continue
             noise = torch.randn((count, *rae.latent_shape), generator=generator).to(device)
             part = count if guidance.exact else FAST_BATCH  # the same noise, integrated in cache-sized parts
-            for first in range(0, count, part):
+
+            def integrate(first: int, noise=noise, start=start, count=count, part=part) -> torch.Tensor:
                 rows = slice(start + first, start + min(count, first + part))
                 y = labels[rows].to(device) if model.num_classes else None
                 velocity = guided_velocity(model, y, guidance, weak_model, model.null_label)
                 if steer is not None:
                     velocity = steer(velocity, rows)
                 z = noise[first : first + part]
-                with fast_forward(device, enabled=not guidance.exact):
+                with torch.no_grad(), fast_forward(device, enabled=not guidance.exact):
                     latents = SAMPLERS[guidance.sampler](velocity, z, grid, lambda c=len(z): bar.update(c / steps))
-                    images.append(rae.decode(latents).float())
+                    return rae.decode(latents).float()
+
+            parts = [lambda first=first: integrate(first) for first in range(0, count, part)]
+            images += in_parallel(parts, device) if not guidance.exact else [run() for run in parts]
     return torch.cat(images) if images else torch.empty(0)
 
 
