@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from replab.core.inference import in_parallel
 from replab.core.progress import progress_bar
 from replab.core.train import autocast, bf16_supported
 from replab.embed.prompts import PromptConfig, Template, install_template, render_template
@@ -298,15 +299,18 @@ class Embedder:
         self.model.eval()
         use_bf16 = bf16_supported(self.device) if self.bf16 is None else self.bf16
         bar = progress_bar(len(rows), "encode", unit="text") if show_progress_bar else None
-        with autocast(self.device, use_bf16):
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
+
+        def batch(start: int) -> None:  # batches side by side on the CPU (core.inference.in_parallel)
+            index = order[start : start + batch_size]
+            with torch.inference_mode(), autocast(self.device, use_bf16):
                 pooled = self.embed_ids([rows[i] for i in index], layer, group_size=len(index)).float()
                 if normalize_embeddings:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[..., index, :] = pooled.cpu()
-                if bar is not None:
-                    bar.update(len(index))
+            if bar is not None:
+                bar.update(len(index))
+
+        in_parallel([lambda start=start: batch(start) for start in range(0, len(order), batch_size)], self.device)
         if bar is not None:
             bar.close()
         self.model.train(was_training)
