@@ -5,10 +5,11 @@ Peak: large square matmuls (``--size``, fp32 through MKL's ``torch.mm`` and oneD
 CPU has bf16 units), the best of each. Workloads, FLOPs counted by ``torch.utils.flop_counter`` (matmuls,
 attention; elementwise work is not counted, so a fraction below 1 also holds the time spent outside GEMMs):
 a DiT-DH-S training step (16×16×768 latents, random weights, fused AdamW), DiT-DH-XS sampling (the shipped
-model, one CFG Euler step of the fast and the exact path), a training step of the shipped RAE's decoder, and
+model, one CFG Euler step of the exact path, and of the fast path as the sampler runs it: two parts at
+once), a training step of the shipped RAE's decoder, and
 LCO encode (``Embedder.encode`` of the offline SmolLM2-135M, when ``make slow-deps`` has installed it).
 
-    .venv/bin/python benchmarks/roofline.py [--threads 2] [--out roofline.json]
+    .venv/bin/python -m benchmarks.roofline [--threads 2] [--out roofline.json]   (from the repository root)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.sampling_speed import cpu_model
 from replab import ASSETS
 from replab.core import layers
-from replab.core.inference import fast_forward
+from replab.core.inference import fast_forward, in_parallel
 from replab.core.train import TrainConfig, adamw, autocast, bf16_supported
 from replab.diffusion.models import build_dit
 from replab.diffusion.sample import FAST_BATCH, load_diffusion
@@ -48,13 +49,17 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
 
 def flops_of(fn: Callable[[], object]) -> int:
     """The FLOPs of one call; replab's oneDNN linears are counted as the ``F.linear`` they compute (the counter
-    does not know ``mkldnn._linear_pointwise``)."""
+    does not know ``mkldnn._linear_pointwise``), and on one thread, so that ``in_parallel`` runs its parts in
+    this thread, where the (thread-local) counter sees them."""
     saved, layers._ONEDNN = layers._ONEDNN, False
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         with FlopCounterMode(display=False) as counter:
             fn()
     finally:
         layers._ONEDNN = saved
+        torch.set_num_threads(threads)
     return counter.get_total_flops()
 
 
@@ -157,8 +162,9 @@ def main() -> None:
         )
     fast_peak = peak["bf16 (torch.mm)"] if bf16 else fp32_peak
     workloads["DiT-DH-XS sampling, one CFG step, batch 250, exact"] = (dit_dh_xs_sampling_step(250, True), fp32_peak)
-    workloads[f"DiT-DH-XS sampling, one CFG step, batch {FAST_BATCH}, fast"] = (
-        dit_dh_xs_sampling_step(FAST_BATCH, False), fast_peak)  # fmt: skip
+    part = dit_dh_xs_sampling_step(FAST_BATCH, False)
+    workloads[f"DiT-DH-XS sampling, one CFG step, 2 parts of {FAST_BATCH} side by side, fast"] = (
+        lambda: in_parallel([part, part], "cpu"), fast_peak)  # fmt: skip
     workloads["RAE decoder training step, batch 64, fp32"] = (rae_decoder_step(64), fp32_peak)
     encode = lco_encode(128)
     if encode is not None:

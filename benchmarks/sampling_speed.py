@@ -2,7 +2,8 @@
 
 1. The shipped DiT-DH-XS (Fashion-MNIST, 7×7×128 latents), CFG 5, 50 Euler steps: img/s (from the median
    time of one CFG step) of the exact path, then each part of the fast path added in turn (fused CFG, oneDNN
-   linears, bf16 autocast where the CPU has bf16 units), at several batch sizes; the RAE decode apart.
+   linears, bf16 autocast where the CPU has bf16 units, and the batch in 32-row parts run two side by side, as
+   ``generate`` does), at several batch sizes; the RAE decode apart.
 2. DiT-DH-S at random weights (16×16×768, the paper's size), 50-step Euler with CFG on the same noise: the
    official code's sampler (``Sampler.sample_ode`` with ``forward_with_cfg``) against replab's exact and fast
    paths, the official model converted with ``load_official`` (as ``import-official`` does), alternated in one
@@ -10,7 +11,7 @@
 
     git clone https://github.com/bytetriper/RAE /path/RAE
     pip install --target /tmp/official-deps --no-deps einops torchdiffeq
-    PYTHONPATH=/tmp/official-deps .venv/bin/python benchmarks/sampling_speed.py [--official /path/RAE]
+    PYTHONPATH=/tmp/official-deps .venv/bin/python -m benchmarks.sampling_speed [--official /path/RAE]
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from pathlib import Path
 import torch
 
 from replab import ASSETS
-from replab.core.inference import fast_forward
+from replab.core.inference import fast_forward, in_parallel
 from replab.core.train import bf16_supported
 from replab.diffusion.official import load_official
-from replab.diffusion.sample import load_diffusion
+from replab.diffusion.sample import FAST_BATCH, load_diffusion
 from replab.diffusion.samplers import GuidanceConfig, euler, guided_velocity
 from replab.diffusion.transport import Transport, TransportConfig
 
@@ -57,6 +58,21 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+PARTS = f"+ {FAST_BATCH}-row parts, two side by side (generate's fast path)"
+
+
+def parts_of(model, exact: GuidanceConfig, labels: torch.Tensor, x: torch.Tensor) -> list:
+    """One CFG step of each ``FAST_BATCH``-row part, as ``generate`` integrates a batch on the fast path."""
+    fast = dataclasses.replace(exact, exact=False)
+
+    def part(rows: slice):
+        velocity = guided_velocity(model, labels[rows], fast, None, model.null_label)
+        with torch.no_grad(), fast_forward("cpu"):
+            return velocity(x[rows], 0.5)
+
+    return [lambda r=slice(i, i + FAST_BATCH): part(r) for i in range(0, len(x), FAST_BATCH)]
+
+
 @torch.no_grad()
 def shipped_ablation(batches: tuple[int, ...], repeats: int) -> dict:
     """img/s at 50 steps from the time of one CFG Euler step (the decode, once per image, is timed apart)."""
@@ -76,6 +92,9 @@ def shipped_ablation(batches: tuple[int, ...], repeats: int) -> dict:
                                        model.null_label)  # fmt: skip
             with fast_forward("cpu", enabled=onednn or bf16, bf16=bf16):
                 rows[name][batch] = batch / (steps * timed(lambda v=velocity, x=x: v(x, 0.5), repeats))
+        if bf16_supported(torch.device("cpu")):
+            parts = parts_of(model, exact, labels, x)
+            rows.setdefault(PARTS, {})[batch] = batch / (steps * timed(lambda p=parts: in_parallel(p, "cpu"), repeats))
     decode = {}
     for name, enabled in (("exact", False), ("fast", True)):
         z = torch.randn((250, *rae.latent_shape))

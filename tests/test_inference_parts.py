@@ -1,5 +1,5 @@
 """``core.inference.in_parallel``: parts side by side on the CPU, one intra-op thread each, in order, with the
-caller's grad mode; the thread count and the oneDNN switch of each thread are left as they were."""
+caller's grad mode and autocast; the thread count and the oneDNN switch of each thread are left as they were."""
 
 import threading
 
@@ -14,14 +14,16 @@ def test_parts_come_back_in_order_with_the_callers_grad_mode_and_one_thread_each
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        seen = []
+        seen, autocast = [], []
 
         def part(i: int):
             seen.append((threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()))
+            autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
             return i * i
 
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             assert in_parallel([lambda i=i: part(i) for i in range(5)], "cpu") == [0, 1, 4, 9, 16]
+        assert all(autocast) and len(autocast) == 5
         assert {threads for _, threads, _ in seen} == {1}
         assert not any(grad for _, _, grad in seen)
         assert threading.get_ident() not in {ident for ident, _, _ in seen}

@@ -1,5 +1,5 @@
 """``replab demo`` (``make demo``): RAE + DiT-DH on the embedded default (Fashion-MNIST,
-the shipped encoder), in about ten minutes on 2 cores.
+the shipped encoder), in three to four minutes on 2 cores.
 
 1. From the checkpoints shipped under assets/runs (an RAE decoder and a DiT-DH trained by replab's
    own commands, see assets/README.md) it reconstructs test images, samples a class-conditional grid

@@ -37,15 +37,16 @@ def fast_forward(device: torch.device | str, enabled: bool = True, bf16: bool = 
 
 def in_parallel(parts: Sequence[Callable[[], T]], device: torch.device | str) -> list[T]:
     """``[part() for part in parts]``; on the CPU with several intra-op threads, up to that many parts run at
-    once in threads of one intra-op thread each (the count is restored after). Grad mode is carried into the
-    threads; autocast and other thread-local state is each part's own to enter."""
+    once in threads of one intra-op thread each (the count is restored after). Grad mode and CPU autocast are
+    carried into the threads; other thread-local state (inference mode, ``fast_forward``) is each part's own."""
     threads = torch.get_num_threads()
     if torch.device(device).type != "cpu" or threads < 2 or len(parts) < 2:
         return [part() for part in parts]
-    grad = torch.is_grad_enabled()
+    grad, cast = torch.is_grad_enabled(), torch.is_autocast_enabled("cpu")
+    cast_dtype = torch.get_autocast_dtype("cpu")
 
     def run(part: Callable[[], T]) -> T:
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=cast_dtype, enabled=cast):
             return part()
 
     torch.set_num_threads(1)
