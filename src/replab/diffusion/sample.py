@@ -67,6 +67,19 @@ def load_guide(guidance: GuidanceConfig, device: str | torch.device = "cpu") -> 
     return load_diffusion(guidance.autoguidance, device)[0] if guidance.autoguidance else None
 
 
+def _check_inputs(model: DiT, labels: torch.Tensor | None, weak_model: DiT | None) -> None:
+    if model.num_classes:
+        if labels is None:
+            raise ConfigError("this model is class-conditional: give labels")
+        if labels.min() < 0 or labels.max() >= model.num_classes:
+            raise ConfigError(f"class label out of range: labels must be in 0..{model.num_classes - 1}")
+    if weak_model is not None and (weak_model.channels, weak_model.grid) != (model.channels, model.grid):
+        raise ConfigError(
+            f"the guidance model works on {weak_model.channels}×{weak_model.grid}×{weak_model.grid} latents, "
+            f"this model on {model.channels}×{model.grid}×{model.grid}: AutoGuidance needs the same latent shape"
+        )
+
+
 @torch.no_grad()
 def generate(
     model: DiT,
@@ -89,16 +102,7 @@ def generate(
     single-process noise), so ranks that gather them with ``dist.gather_batches`` get one process's samples."""
     guidance = guidance or config.sample
     guidance.validate()
-    if model.num_classes:
-        if labels is None:
-            raise ConfigError("this model is class-conditional: give labels")
-        if labels.min() < 0 or labels.max() >= model.num_classes:
-            raise ConfigError(f"class label out of range: labels must be in 0..{model.num_classes - 1}")
-    if weak_model is not None and (weak_model.channels, weak_model.grid) != (model.channels, model.grid):
-        raise ConfigError(
-            f"the guidance model works on {weak_model.channels}×{weak_model.grid}×{weak_model.grid} latents, "
-            f"this model on {model.channels}×{model.grid}×{model.grid}: AutoGuidance needs the same latent shape"
-        )
+    _check_inputs(model, labels, weak_model)
     grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps, schedule=guidance.schedule)
     steps = len(grid) - 1
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on any device
