@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from replab.embed.data import load_triplets_jsonl
 from replab.embed.loss import contrastive_backward, info_nce
-from replab.embed.model import Embedder
+from replab.embed.model import ALL_LAYERS, Embedder
 from replab.embed.train import add_lora, train_embedder
 from replab.errors import DataError
 from tests.conftest import spawn_ddp
@@ -54,6 +54,55 @@ def test_mean_pooling_counts_real_tokens_only(tiny_lm):
     for i, row in enumerate(rows):
         hidden = embedder.model(input_ids=torch.tensor([row])).last_hidden_state
         assert torch.allclose(batched[i], hidden[0].mean(0), atol=1e-5)
+
+
+def _packed_and_padded(embedder: Embedder, fn):
+    """``fn()`` with rows packed end to end, then with the padded groups it replaces."""
+    assert embedder.packed
+    packed = fn()
+    embedder.packed = False
+    padded = fn()
+    embedder.packed = True
+    return packed, padded
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_packed_rows_equal_padded_groups(tiny_lm, pooling):
+    embedder = Embedder.from_pretrained(str(tiny_lm), pooling=pooling, bf16=False)
+    rows = [r for f in ("anchor", "positive", "negative") for r in embedder.tokenize([getattr(t, f) for t in TRIPLETS])]
+    assert len(rows) > 32 and len({len(r) for r in rows}) > 3  # several attention chunks of unequal rows
+    for layer in (None, 1, ALL_LAYERS):
+        packed, padded = _packed_and_padded(embedder, lambda layer=layer: embedder.embed_ids(rows, layer=layer))
+        assert packed.shape == padded.shape
+        assert torch.allclose(packed, padded, atol=1e-5), layer
+
+
+def test_packed_lora_gradients_equal_padded(tiny_lm):
+    embedder = _lora_embedder(tiny_lm, dropout=0.0)
+    rows = _triplet_rows(embedder)
+
+    def grads() -> dict:
+        embedder.model.zero_grad(set_to_none=True)
+        contrastive_backward(embedder.embed_ids, *rows, temperature=0.05)
+        return _grads(embedder.model)
+
+    packed, padded = _packed_and_padded(embedder, grads)
+    assert packed.keys() == padded.keys() and packed
+    for key in packed:
+        assert torch.allclose(packed[key], padded[key], atol=1e-5), key
+
+
+def test_a_model_bypassing_the_attention_interface_falls_back_to_padding(tiny_lm, caplog):
+    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
+    rows = embedder.tokenize(TEXTS)
+    embedder.packed = False
+    expected = embedder.embed_ids(rows)
+    embedder.packed = True
+    embedder.model.config._attn_implementation = "eager"  # fake: its attention no longer sees the packed layout
+    with caplog.at_level(logging.WARNING):
+        got = embedder.embed_ids(rows)
+    assert not embedder.packed and "rows run padded" in caplog.text
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
 def test_info_nce_equals_hand_computation():

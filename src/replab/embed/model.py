@@ -1,9 +1,10 @@
 """``Embedder``: a generative LM (or the language tower of a VLM) as a text embedding model.
 
-Last-token pooling under left padding, L2-normalised, in the sentence-transformers ``encode`` shape.
-Tokens that every text of a batch shares — the chat prefix and the instruction prompt — are run once
-and their keys/values broadcast to the batch (exact: positions continue after them and padding is
-masked), which removes about a third of the work on short inputs.
+Last-token (or mean) pooling, L2-normalised, in the sentence-transformers ``encode`` shape. The texts of a
+batch run packed end to end (``replab.embed.packing``), so no padding reaches the linears. Tokens that
+every text of a batch shares — the chat prefix and the instruction prompt — are run once and their
+keys/values broadcast to the batch (exact: positions continue after them), which removes about a third
+of the work on short inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from replab.core.inference import in_parallel
 from replab.core.progress import progress_bar
 from replab.core.train import autocast, bf16_supported
+from replab.embed.packing import enable_packing, pack_rows
 from replab.embed.prompts import PromptConfig, Template, install_template, render_template
 from replab.errors import ConfigError, DataError
 
@@ -75,6 +77,7 @@ class Embedder:
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.pooling, self.max_length, self.share_prefix = pooling, max_length, share_prefix
         self.bf16, self.max_text_tokens = bf16, max_text_tokens
+        self.packed = enable_packing(model)
         install_template(tokenizer, template)
 
     # ---- loading -----------------------------------------------------------------------------------
@@ -218,18 +221,44 @@ class Embedder:
     def embed_ids(self, rows: Sequence[Sequence[int]], layer: int | None = None, group_size: int = 16) -> torch.Tensor:
         """Pooled (unnormalised) hidden states ``[B, H]`` of token rows; differentiable.
 
-        Rows run in length-sorted groups so that each group pads only to its own longest row (unsorted
-        batches of definitions and lemma strings were mostly padding)."""
+        Rows run packed end to end in one forward (``replab.embed.packing``: no padding FLOPs); a model whose
+        attention cannot be packed runs length-sorted padded groups of ``group_size`` rows instead."""
         shared = _common_prefix(rows) if self.share_prefix and self.pooling == "last" and layer is None else 0
         prefix = self._prefix_states(list(rows[0][:shared])) if shared else None
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        parts = [
-            self._embed_group([rows[i][shared:] for i in order[start : start + group_size]], shared, prefix, layer)
-            for start in range(0, len(rows), group_size)
-        ]
+        tails = [rows[i][shared:] for i in order]
+        pooled = self._embed_packed(tails, shared, prefix, layer) if self.packed else None
+        if pooled is None:
+            parts = [self._embed_group(tails[start : start + group_size], shared, prefix, layer)
+                     for start in range(0, len(rows), group_size)]  # fmt: skip
+            pooled = torch.cat(parts, dim=-2)
         inverse = torch.empty(len(rows), dtype=torch.long)
         inverse[torch.tensor(order)] = torch.arange(len(rows))
-        return torch.cat(parts, dim=-2).index_select(-2, inverse.to(parts[0].device))
+        return pooled.index_select(-2, inverse.to(pooled.device))
+
+    def _embed_packed(self, tails: list, shared: int, prefix, layer: int | None) -> torch.Tensor | None:
+        """Pooled states of length-sorted rows run as one packed sequence; None (and packing off from then
+        on) where the model's attention layers bypassed the packed layout."""
+        ids, positions, layout = pack_rows(tails, shared, self.device)
+        kwargs = {_cache_arg(self.model): self._expand_cache(prefix, 1)} if prefix is not None else {}
+        out = self.model(input_ids=ids, position_ids=positions, output_hidden_states=layer is not None,
+                         replab_packed=layout, **kwargs)  # fmt: skip
+        if layout.calls == 0:
+            log.warning("%s ignores transformers' attention interface: rows run padded", type(self.model).__name__)
+            self.packed = False
+            return None
+        if layer is None:
+            hidden = out.last_hidden_state[0]
+        elif layer == ALL_LAYERS:  # every layer from one forward: [layers + 1, T, H]
+            hidden = torch.stack(out.hidden_states)[:, 0]
+        else:
+            hidden = out.hidden_states[layer][0]
+        if self.pooling == "last":
+            return hidden[..., layout.ends, :]
+        lengths = torch.tensor(layout.lengths, device=hidden.device)
+        row_of = torch.repeat_interleave(torch.arange(len(tails), device=hidden.device), lengths)
+        sums = hidden.new_zeros((*hidden.shape[:-2], len(tails), hidden.shape[-1])).index_add_(-2, row_of, hidden)
+        return sums / lengths.unsqueeze(-1).to(hidden.dtype)
 
     def _embed_group(self, tails: list, shared: int, prefix, layer: int | None) -> torch.Tensor:
         pad, device = self.tokenizer.pad_token_id, self.device
