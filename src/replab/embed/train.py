@@ -15,10 +15,12 @@ import torch
 from replab.core import dist
 from replab.core.config import to_dict
 from replab.core.data import BatchOrder
+from replab.core.layers import use_cpu_linears
 from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, start_training
 from replab.embed.data import Triplet, load_triplets_jsonl, load_wordnet, split_wordnet, wordnet_triplets
+from replab.embed.lora_forward import fuse_lora_linears
 from replab.embed.loss import contrastive_backward
 from replab.embed.model import Embedder
 from replab.embed.prompts import PromptConfig
@@ -101,7 +103,9 @@ def add_lora(embedder: Embedder, settings: LoraSettings, gradient_checkpointing:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
         embedder.model.enable_input_require_grads()
+    use_cpu_linears(embedder.model)  # frozen base GEMMs of training through oneDNN where it is faster (core.layers)
     embedder.model = get_peft_model(embedder.model, lora)
+    fuse_lora_linears(embedder.model)
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
