@@ -8,7 +8,7 @@ from replab.judge.runner import run_items
 
 
 async def main(base_url: str, out: str, n: int) -> None:
-    backend = OpenAIBackend("m", base_url, concurrency=4, retry=RetryPolicy(6, 0.01, 0.05, 0.5))
+    backend = OpenAIBackend("m", base_url, concurrency=4, retry=RetryPolicy(6, 0.01, 0.05, 0.5, stop_after=0))
 
     async def solve(item):
         response = await backend.complete([{"role": "user", "content": item["text"]}], GenerationParams())

@@ -5,7 +5,7 @@ import pytest
 
 from replab.core.run import Run
 from replab.footprint import FootprintConfig, Tracker
-from replab.footprint.meters import CpuEstimateMeter, NvmlMeter, RaplMeter, find_rapl
+from replab.footprint.meters import CpuEstimateMeter, NvmlMeter, RaplMeter, find_rapl, job_gpus
 from replab.footprint.report import compare, report
 from replab.footprint.tracker import build_meters
 
@@ -34,20 +34,24 @@ class FakePowercap:
 
 
 class FakeNvml:
-    """Stands in for pynvml: two GPUs with a total-energy counter in millijoules."""
+    """Stands in for pynvml: a node of GPUs (two by default) with a total-energy counter in millijoules."""
 
-    def __init__(self, counter=True):
-        self.energy_mj = [5_000, 7_000]
+    def __init__(self, counter=True, energy_mj=(5_000, 7_000), names=None):
+        self.energy_mj = list(energy_mj)
         self.counter = counter
+        self.names = names or ["Fake GPU"] * len(self.energy_mj)
 
     def nvmlDeviceGetCount(self):
-        return 2
+        return len(self.energy_mj)
 
     def nvmlDeviceGetHandleByIndex(self, i):
         return i
 
     def nvmlDeviceGetName(self, handle):
-        return b"Fake GPU"
+        return self.names[handle].encode()
+
+    def nvmlDeviceGetUUID(self, handle):
+        return f"GPU-{handle}aaa{handle}-fake"
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle):
         if not self.counter:
@@ -172,3 +176,49 @@ def test_unknown_country_is_an_error():
     with pytest.raises(ConfigError, match="ISO"):
         intensity_for("XXX")
     assert intensity_for("fra").g_per_kwh < intensity_for("POL").g_per_kwh
+
+
+NODE = [1_000 * (i + 1) for i in range(8)]  # an 8-GPU node
+
+
+@pytest.mark.parametrize(
+    "environ, indices",
+    [
+        ({}, list(range(8))),
+        ({"CUDA_VISIBLE_DEVICES": "3"}, [3]),
+        ({"CUDA_VISIBLE_DEVICES": "5,1"}, [5, 1]),
+        ({"CUDA_VISIBLE_DEVICES": "GPU-6aaa6-fake,GPU-2"}, [6, 2]),  # full UUIDs and unique prefixes
+        ({"CUDA_VISIBLE_DEVICES": "2,9,4"}, [2]),  # CUDA stops at the first entry naming no device
+        ({"CUDA_VISIBLE_DEVICES": ""}, []),
+        ({"CUDA_VISIBLE_DEVICES": "-1"}, []),
+        ({"CUDA_VISIBLE_DEVICES": "4,6", "LOCAL_RANK": "1"}, [6]),  # torchrun: this rank's device
+        ({"LOCAL_RANK": "2"}, [2]),
+        ({"CUDA_VISIBLE_DEVICES": "4", "LOCAL_RANK": "1"}, []),
+    ],
+)
+def test_nvml_counts_only_the_jobs_gpus(environ, indices):
+    found, scope = job_gpus(FakeNvml(energy_mj=NODE), environ)
+    assert found == indices
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        assert f"CUDA_VISIBLE_DEVICES={environ['CUDA_VISIBLE_DEVICES']}" in scope
+    if "LOCAL_RANK" in environ and indices:
+        assert "LOCAL_RANK" in scope
+
+
+def test_a_one_gpu_job_on_a_shared_node_reports_one_gpus_energy(monkeypatch):
+    nvml = FakeNvml(energy_mj=NODE)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-3")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    meter = NvmlMeter(nvml)
+    meter.start()
+    nvml.energy_mj = [e + 4_000 for e in nvml.energy_mj]  # every GPU of the node burns 4 J
+    assert meter.joules() == pytest.approx(4.0)  # the job's one GPU only, not 32 J
+    assert "1 GPU(s) [3: Fake GPU]" in meter.method and "CUDA_VISIBLE_DEVICES=GPU-3" in meter.method
+
+
+def test_mixed_gpu_models_by_index_say_the_order_may_differ():
+    nvml = FakeNvml(energy_mj=NODE[:2], names=["Fake A100", "Fake T4"])
+    _, scope = job_gpus(nvml, {"CUDA_VISIBLE_DEVICES": "1"})
+    assert "CUDA_DEVICE_ORDER=PCI_BUS_ID" in scope
+    _, scope = job_gpus(nvml, {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
+    assert "mixed" not in scope

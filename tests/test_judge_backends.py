@@ -7,7 +7,7 @@ from replab.judge.backends import BackendError, GenerationParams, OpenAIBackend,
 from replab.judge.cache import CachedBackend, ResponseCache
 from tests.fake_openai_server import FakeOpenAIServer
 
-FAST = RetryPolicy(max_attempts=6, base_delay_s=0.01, max_delay_s=0.05, timeout_s=0.5)
+FAST = RetryPolicy(max_attempts=6, base_delay_s=0.01, max_delay_s=0.05, timeout_s=0.5, stop_after=0)  # faults, no stall
 SECRET = "sk-test-SECRET-never-logged-123"
 
 

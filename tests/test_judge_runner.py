@@ -11,6 +11,7 @@ import pytest
 
 from replab.errors import DataError
 from replab.judge.backends import GenerationParams, OpenAIBackend, RetryPolicy
+from replab.judge.protocol import ServerHealth, ServerStalled
 from replab.judge.runner import read_results, run_items
 from tests.fake_openai_server import FakeOpenAIServer
 
@@ -21,7 +22,9 @@ def _lines(path):
 
 def test_two_hundred_items_with_twenty_percent_faults(tmp_path):
     with FakeOpenAIServer(fault_rate=0.2, seed=3, timeout_sleep_s=0.6) as server:
-        backend = OpenAIBackend("m", server.base_url, concurrency=16, retry=RetryPolicy(8, 0.01, 0.05, 0.5))
+        backend = OpenAIBackend(
+            "m", server.base_url, concurrency=16, retry=RetryPolicy(8, 0.01, 0.05, 0.5, stop_after=0)
+        )
 
         async def solve(item):
             response = await backend.complete([{"role": "user", "content": item["text"]}], GenerationParams())
@@ -110,3 +113,60 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert len(resumed) == n and len({r["id"] for r in resumed}) == n
     answers = {r["id"]: r["answer"] for r in whole}
     assert {r["id"]: r["answer"] for r in resumed} == answers
+
+
+def test_a_server_that_stops_answering_stops_the_run_with_one_line_and_a_rerun_resumes(tmp_path):
+    items = [{"id": i, "text": f"t{i}"} for i in range(24)]
+    policy = RetryPolicy(max_attempts=6, base_delay_s=0.01, max_delay_s=0.02, timeout_s=0.3, stop_after=4)
+
+    def run(server):
+        backend = OpenAIBackend("m", server.base_url, concurrency=8, retry=policy)
+
+        async def solve(item):
+            response = await backend.complete([{"role": "user", "content": item["text"]}], GenerationParams())
+            return {"answer": response.text}
+
+        async def go():
+            try:
+                return await run_items(items, solve, tmp_path, concurrency=8, health=health)
+            finally:
+                await backend.aclose()
+
+        return asyncio.run(go())
+
+    health = ServerHealth()
+    # four answers, then a server that accepts requests and never answers in time (it hangs, as seen)
+    with FakeOpenAIServer(plan=lambda n: "ok" if n < 4 else "timeout", timeout_sleep_s=3.0) as server:
+        with pytest.raises(ServerStalled, match=r"answered none of the last 4 requests within 0.3 s.*rerun"):
+            run(server)
+    finished = _lines(tmp_path / "results.jsonl")
+    assert len(finished) == 4 and all(r["error"] is None for r in finished)  # the stalled items are not failures
+    assert health.unanswered >= 4 and health.postfix()["timeouts"] == health.unanswered
+    health = ServerHealth()
+    with FakeOpenAIServer() as server:  # the server is back: the rerun does only the 20 left
+        results = run(server)
+    assert len(server.requests) == 20 and len(results) == 24
+    assert sorted(r["id"] for r in _lines(tmp_path / "results.jsonl")) == list(range(24))
+
+
+def test_an_item_that_exhausts_its_retries_gets_one_warning_line(tmp_path, capsys):
+    health = ServerHealth()
+    with FakeOpenAIServer(plan=lambda n: "500" if n < 2 else "ok") as server:
+        backend = OpenAIBackend("m", server.base_url, concurrency=1, retry=RetryPolicy(2, 0.0, 0.0, 1.0))
+
+        async def solve(item):
+            return {
+                "answer": (await backend.complete([{"role": "user", "content": item["id"]}], GenerationParams())).text
+            }
+
+        async def go():
+            try:
+                return await run_items([{"id": "a"}, {"id": "b"}], solve, tmp_path, concurrency=1, health=health)
+            finally:
+                await backend.aclose()
+
+        results = asyncio.run(go())
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [f"replab: warning: item a: {server.base_url} model m: gave up after 2 attempts (HTTP 500)"]
+    assert results["a"]["error"] and results["b"]["answer"] == "echo: b"
+    assert health.gave_up == 1 and health.retries == 1 and health.postfix() == {"retries": 1, "gave up": 1}

@@ -12,7 +12,38 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spin-waiting halves throughput under contention
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from replab.core.paths import check_file_out  # noqa: E402
 from replab.errors import ConfigError, ReplabError  # noqa: E402
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the command, the flag, what was wrong), without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float, strict: bool = False):
+    """An argparse type: ``kind`` (int or float) at least ``low`` (above it when ``strict``)."""
+    words = {int: "a whole number", float: "a number"}[kind]
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words} {bound}, got {text!r}") from None
+        if value != value or value < low or (strict and value == low):  # NaN, or out of its domain
+            raise argparse.ArgumentTypeError(f"expected {words} {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+COUNT = _number(int, 1)  # images, items, steps, tokens: one at least
+NATURAL = _number(int, 0)
+SCALE = _number(float, 0)  # guidance scales, temperatures
+SECONDS = _number(float, 0, strict=True)
 
 # replab.fairness.sample.FAIR_MODES, spelled out so that parsing imports no torch (a test keeps them equal)
 FAIR_CHOICES = ("none", "balanced", "resample", "guidance", "guidance-batch", "ratio")
@@ -29,12 +60,12 @@ def _add_guidance(parser: argparse.ArgumentParser) -> None:
     from replab.diffusion.samplers import SAMPLERS
 
     parser.add_argument("--sampler", choices=sorted(SAMPLERS), default=None, help="default: the run's sample.sampler")
-    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the run's sample.steps)")
-    parser.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale (1 = none; "
+    parser.add_argument("--steps", type=COUNT, default=None, help="sampling steps (default: the run's sample.steps)")
+    parser.add_argument("--cfg", type=SCALE, default=None, help="classifier-free guidance scale (1 = none; "
                         "default: the run's sample.cfg_scale)")  # fmt: skip
     parser.add_argument("--cfg-interval", default=None, help="guide only for t in [a,b], e.g. 0.1,1")
     parser.add_argument("--autoguidance", default=None, metavar="RUN", help="a weaker diffusion run, same latents")
-    parser.add_argument("--ag-scale", type=float, default=None, help="AutoGuidance scale (default: the run's)")
+    parser.add_argument("--ag-scale", type=SCALE, default=None, help="AutoGuidance scale (default: the run's)")
     parser.add_argument(
         "--schedule",
         choices=["replab", "official-rae"],
@@ -78,14 +109,14 @@ def _rae_parser(verbs) -> None:
         default=None,
         help="grid PNG (default: in the evaluation run, <run>/evals/reconstruct or ./runs/<run>-reconstruct)",
     )
-    p.add_argument("--n", type=int, default=None, help="test images to evaluate (default: all)")
-    p.add_argument("--grid", type=int, default=16, help="images shown in the grid")
+    p.add_argument("--n", type=COUNT, default=None, help="test images to evaluate (default: all)")
+    p.add_argument("--grid", type=COUNT, default=16, help="images shown in the grid")
     p = verbs.add_parser("encode", help="write a split's latents to sharded files (resumable; torchrun splits shards)")
     p.add_argument("--rae", required=True, help="the RAE run")
     p.add_argument("--out", default=None, help="the cache folder (default: <rae>/latents/<split>-cache)")
     p.add_argument("--split", default="train", choices=["train", "test"])
-    p.add_argument("--shard-size", type=int, default=1000, help="latents per shard file")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--shard-size", type=COUNT, default=1000, help="latents per shard file")
+    p.add_argument("--batch-size", type=COUNT, default=256)
     p = verbs.add_parser("import-official", help="a released official RAE decoder + stat.pt → a replab RAE run")
     p.add_argument("--config", default=None, help="an official YAML whose stage_1 names the files (with --root)")
     p.add_argument("--root", default=None, help="the folder the official YAML's paths are relative to (default: .)")
@@ -103,7 +134,7 @@ def _diffusion_parser(verbs) -> None:
     p.add_argument("--rae", default=None, help="the RAE run (overrides the preset's rae)")
     p = verbs.add_parser("sample", help="sample a grid (one row per class when conditional)")
     p.add_argument("--run", required=True, help="a diffusion run folder")
-    p.add_argument("--n", type=int, default=64, help="images (rounded down to whole rows of classes)")
+    p.add_argument("--n", type=COUNT, default=64, help="images (rounded down to whole rows of classes)")
     _add_guidance(p)
     _add_fair(p)
     p.add_argument("--probe", default=None, help="the attribute probe --fair resample reads (replab fairness probe)")
@@ -122,7 +153,7 @@ def _eval_parser(verbs) -> None:
 
     p = verbs.add_parser("fd", help="Fréchet distance and precision/recall of a diffusion run's samples")
     p.add_argument("--run", required=True, help="a diffusion run folder")
-    p.add_argument("--n", type=int, default=2000, help="samples")
+    p.add_argument("--n", type=_number(int, 2), default=2000, help="samples")
     p.add_argument("--features", default="fd-fmnist", choices=sorted(FEATURE_NETWORKS))
     _add_guidance(p)
     p.add_argument(
@@ -130,6 +161,20 @@ def _eval_parser(verbs) -> None:
     )
     p = verbs.add_parser("train-features", help="train the FD-fmnist feature network")
     _add_preset(p, "fd-fmnist")
+
+
+def _add_server_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--request-timeout", type=SECONDS, default=None, help="seconds one request may take "
+                        "(default: 120)")  # fmt: skip
+    parser.add_argument("--stop-after", type=NATURAL, default=None, help="stop the run after this many requests "
+                        "in a row get no answer (default: 8; 0: never); what finished is saved")  # fmt: skip
+
+
+def _retry(args: argparse.Namespace):
+    from replab.judge.backends import RetryPolicy
+
+    given = {"timeout_s": args.request_timeout, "stop_after": args.stop_after}
+    return RetryPolicy(**{k: v for k, v in given.items() if v is not None})
 
 
 QUARANTINE_HELP = "move corrupt lines of results.jsonl to results.jsonl.bad and resume (their items are redone)"
@@ -144,10 +189,11 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--backend", required=True, help=backend_help)
     p.add_argument("--base-url", default=None, help="any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--out", required=True, help="the run folder (rerun to resume by item id)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
-    p.add_argument("--limit", type=int, default=None, help="only the first N items (smoke runs)")
-    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--concurrency", type=COUNT, default=8, help="requests in flight at once")
+    p.add_argument("--limit", type=COUNT, default=None, help="only the first N items (smoke runs)")
+    p.add_argument("--max-tokens", type=COUNT, default=256)
     p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
+    _add_server_limits(p)
     p = verbs.add_parser("score", help="BLEU, chrF++, single judge, AgentEval for every (item, system)")
     p.add_argument("--run", default=None, help="a 'judge translate' run folder")
     p.add_argument("--data", default=None, help="or: a data file whose items already hold candidates (with --out)")
@@ -156,12 +202,13 @@ def _judge_parser(verbs) -> None:
     p.add_argument("--judge-backend", default=None, help=f"for single and agenteval: {backend_help}")
     p.add_argument("--base-url", default=None, help="the judge's OpenAI-compatible server")
     p.add_argument("--reference-aware", action="store_true", help="show the reference to the judges")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
-    p.add_argument("--limit", type=int, default=None, help="only the first N (item, system) pairs")
-    p.add_argument("--max-tokens", type=int, default=300)
-    p.add_argument("--top-logprobs", type=int, default=5, help="token alternatives asked of the judge for the "
+    p.add_argument("--concurrency", type=COUNT, default=8, help="requests in flight at once")
+    p.add_argument("--limit", type=COUNT, default=None, help="only the first N (item, system) pairs")
+    p.add_argument("--max-tokens", type=COUNT, default=300)
+    p.add_argument("--top-logprobs", type=NATURAL, default=5, help="token alternatives asked of the judge for the "
                    "probability-weighted score (0: none)")  # fmt: skip
     p.add_argument("--quarantine", action="store_true", help=QUARANTINE_HELP)
+    _add_server_limits(p)
     _quantum_parsers(verbs, backend_help)
     p = verbs.add_parser("meta", help="correlation of each metric with human scores, with bootstrap CIs")
     p.add_argument("--run", required=True, help="a 'judge translate' run folder holding scores")
@@ -177,13 +224,14 @@ def _quantum_parsers(verbs, backend_help: str) -> None:
                    help="qiskit-humaneval: hard = the answer is a whole program, run without the prompt")  # fmt: skip
     p.add_argument("--backend", required=True, help=backend_help)
     p.add_argument("--base-url", default=None, help="any OpenAI-compatible server")
-    p.add_argument("--samples", type=int, default=1, help="answers per instance (pass@k for k <= samples)")
-    p.add_argument("--repair", type=int, default=0, help="rounds that feed the verifier's reason back")
-    p.add_argument("--temperature", type=float, default=None, help="default: 0, or 0.8 with --samples > 1")
-    p.add_argument("--max-tokens", type=int, default=None, help="default: 512 (quantum), 1024 (qiskit-humaneval)")
+    p.add_argument("--samples", type=COUNT, default=1, help="answers per instance (pass@k for k <= samples)")
+    p.add_argument("--repair", type=NATURAL, default=0, help="rounds that feed the verifier's reason back")
+    p.add_argument("--temperature", type=SCALE, default=None, help="default: 0, or 0.8 with --samples > 1")
+    p.add_argument("--max-tokens", type=COUNT, default=None, help="default: 512 (quantum), 1024 (qiskit-humaneval)")
     p.add_argument("--panel", action="store_true", help="the agent panel judges each answer's explanation")
-    p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--limit", type=int, default=None, help="only the first N (instance, sample) items")
+    p.add_argument("--concurrency", type=COUNT, default=4)
+    p.add_argument("--limit", type=COUNT, default=None, help="only the first N (instance, sample) items")
+    _add_server_limits(p)
     p.add_argument("--out", required=True, help="the run folder (rerun to resume by item id)")
     q = verbs.add_parser("quantum", help="quantum task maintenance").add_subparsers(dest="quantum_verb", required=True)
     p = q.add_parser("revalidate", help="rerun every reference and mutant of a task file on the installed qiskit")
@@ -192,7 +240,7 @@ def _quantum_parsers(verbs, backend_help: str) -> None:
     p.add_argument("--data", required=True, help="the Qiskit HumanEval JSON file (normal or hard)")
     p.add_argument("--variant", default="normal", choices=["normal", "hard"],
                    help="hard: the solution alone, without the prompt (the official -e)")  # fmt: skip
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per task (the official harness: 30)")
+    p.add_argument("--timeout", type=SECONDS, default=30.0, help="seconds per task (the official harness: 30)")
     p.add_argument("--out", default=None, help="write the full JSON report here (per task: reason, detail)")
     p.add_argument("--compare", default=None, help="a results file of the official harness (test_solutions.py "
                    "-o): list the tasks where the two disagree")  # fmt: skip
@@ -205,12 +253,12 @@ def _embed_parser(verbs) -> None:
     p.add_argument("--model", required=True, help="a run of 'embed train', a model folder, 'smollm2' or 'minilm'")
     p.add_argument("--baseline", action="append", default=[], help="also evaluate this model (e.g. minilm)")
     p.add_argument("--tasks", default="gloss,example", help="gloss (definition→lemma), example (example→definition)")
-    p.add_argument("--held-out", type=int, default=1000)
-    p.add_argument("--docs", type=int, default=5000)
+    p.add_argument("--held-out", type=COUNT, default=1000)
+    p.add_argument("--docs", type=COUNT, default=5000)
     p.add_argument("--out", default=None, help="JSON results (default: <run>/evals/wordnet.json for a run of yours)")
     p = verbs.add_parser("anisotropy", help="mean pairwise cosine of random WordNet definitions, per layer")
     p.add_argument("--model", required=True)
-    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--n", type=_number(int, 2), default=500)
     p = verbs.add_parser("grsl", help="generation-representation scaling: perplexity vs retrieval after tuning")
     _add_preset(p, "grsl")
 
@@ -234,7 +282,7 @@ def _data_parser(verbs) -> None:
     p = verbs.add_parser("shards", help="copy an image folder into WebDataset tar shards (with shards.json)")
     p.add_argument("--src", required=True, help="an image folder (train/<class>/*.JPEG, or <class>/*)")
     p.add_argument("--out", required=True, help="the shard folder to write")
-    p.add_argument("--per-shard", type=int, default=1000, help="samples per tar shard")
+    p.add_argument("--per-shard", type=COUNT, default=1000, help="samples per tar shard")
 
 
 def _fairness_parser(verbs) -> None:
@@ -250,7 +298,7 @@ def _fairness_parser(verbs) -> None:
                         "give labels) or an .npz with images [and labels]")  # fmt: skip
     p.add_argument("--rae", default=None, help="--images: the RAE run the probe reads (default: the probe's own)")
     p.add_argument("--probe", required=True, help="a probe folder (replab fairness probe) for the run's RAE")
-    p.add_argument("--n", type=int, default=1000, help="samples, class-balanced")
+    p.add_argument("--n", type=COUNT, default=None, help="--run: samples, class-balanced (default: 1000)")
     _add_fair(p)
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
@@ -267,7 +315,7 @@ def _fairness_parser(verbs) -> None:
     p.add_argument("--run", required=True, help="a diffusion run folder")
     p.add_argument("--probe", required=True, help="the auditing probe")
     p.add_argument("--guide-probe", default=None, help="a noise-aware probe: adds the guidance-scale sweep")
-    p.add_argument("--n", type=int, default=1000, help="samples per point")
+    p.add_argument("--n", type=COUNT, default=1000, help="samples per point")
     p.add_argument("--target", default="", help="uniform | reference | a JSON list of shares")
     p.add_argument("--out", required=True, help="the trade-off folder (one audit run per point)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -280,7 +328,7 @@ def _add_fair(parser: argparse.ArgumentParser) -> None:
                         "attribute's)")  # fmt: skip
     parser.add_argument("--fair", default="none", choices=FAIR_CHOICES, help="sampling-time correction")
     parser.add_argument("--guide-probe", default=None, help="a noise-aware probe for --fair guidance / guidance-batch")
-    parser.add_argument("--guide-scale", type=float, default=8.0,
+    parser.add_argument("--guide-scale", type=SCALE, default=8.0,
                         help="probe guidance scale (default 8, the validated one: benchmarks/RESULTS.md)")  # fmt: skip
     parser.add_argument("--guide-window", default="0,0.9", help="guide only for t in [a,b] (t = 1 is noise)")
     parser.add_argument("overrides", nargs="*", metavar="ratio.KEY=VALUE",
@@ -297,7 +345,8 @@ def _audit_config(args: argparse.Namespace):
     wrong = [o for o in args.overrides if not o.startswith("ratio.")]
     if wrong:
         raise ConfigError(f"'{wrong[0]}': only ratio.KEY=VALUE settings are taken here")
-    job = AuditConfig(n=args.n, target=args.target, seed=args.seed, fair=args.fair,
+    n = args.n if args.n is not None else AuditConfig.n
+    job = AuditConfig(n=n, target=args.target, seed=args.seed, fair=args.fair,
                       guide_probe=args.guide_probe or "", guide_scale=args.guide_scale,
                       guide_window=_guide_window(args.guide_window),
                       reference_run=getattr(args, "reference_run", None) or "")  # fmt: skip
@@ -332,7 +381,7 @@ PARSERS = {
 def build_parser() -> argparse.ArgumentParser:
     from replab import __version__
 
-    parser = argparse.ArgumentParser(prog="replab", description=__doc__)
+    parser = Parser(prog="replab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"replab {__version__}")
     systems = parser.add_subparsers(dest="system", required=True)
     demo = systems.add_parser("demo", help="the main job: the shipped RAE + DiT-DH, a fresh DiT-DH, a report")
@@ -424,7 +473,8 @@ def _judge(args: argparse.Namespace) -> None:
         from replab.judge.protocol import GenerationParams
 
         out = pipeline.translate(args.data, args.backend, args.out, args.base_url, args.concurrency, args.limit,
-                                 GenerationParams(max_tokens=args.max_tokens), args.quarantine)  # fmt: skip
+                                 GenerationParams(max_tokens=args.max_tokens), args.quarantine,
+                                 _retry(args))  # fmt: skip
         print(f"translations: {out / 'results.jsonl'}")
     elif args.verb == "score":
         if bool(args.run) == bool(args.data) or (args.data and not args.out):
@@ -433,7 +483,7 @@ def _judge(args: argparse.Namespace) -> None:
         out = pipeline.score(
             args.run or args.out, metrics, args.judge_backend, args.base_url, args.concurrency, args.limit,
             args.reference_aware, args.max_tokens, data=args.data, top_logprobs=args.top_logprobs,
-            quarantine=args.quarantine,
+            quarantine=args.quarantine, retry=_retry(args),
         )  # fmt: skip
         print(f"scores: {out / 'results.jsonl'}")
     elif args.verb == "run":
@@ -454,7 +504,7 @@ def _judge_run(args: argparse.Namespace) -> None:
             raise ConfigError("--task qiskit-humaneval: --repair, --panel and --tasks belong to --task quantum")
         config = HumanEvalRunConfig(args.data, args.variant, args.backend, args.base_url, args.samples, temperature,
                                     args.max_tokens or 1024, args.concurrency, args.limit)  # fmt: skip
-        print(report(run_humaneval(config, args.out)) + f"report: {args.out}/artifacts/report.md")
+        print(report(run_humaneval(config, args.out, _retry(args))) + f"report: {args.out}/artifacts/report.md")
         return
     from replab.judge.tasks.quantum.run import QuantumRunConfig, report, run_quantum
 
@@ -462,7 +512,7 @@ def _judge_run(args: argparse.Namespace) -> None:
         raise ConfigError("--task quantum takes --tasks (a task file); --data is for --task qiskit-humaneval")
     config = QuantumRunConfig(args.tasks, args.backend, args.base_url, args.samples, args.repair, temperature,
                               args.max_tokens or 512, args.panel, args.concurrency, args.limit)  # fmt: skip
-    print(report(run_quantum(config, args.out)) + f"report: {args.out}/artifacts/report.md")
+    print(report(run_quantum(config, args.out, _retry(args))) + f"report: {args.out}/artifacts/report.md")
 
 
 def _quantum(args: argparse.Namespace) -> None:
@@ -480,11 +530,13 @@ def _quantum(args: argparse.Namespace) -> None:
 
         tasks = [t["task_id"] for t in he.load_humaneval(args.data)]
         official = he.official_passes(args.compare, tasks, args.variant) if args.compare else None
-        report = he.check_references(args.data, args.variant, args.timeout)
+        out = check_file_out(args.out, "--out") if args.out else None
+        items = out.with_name(out.name + ".items.jsonl") if out else None  # each task as it finishes: resumable
+        report = he.check_references(args.data, args.variant, args.timeout, items)
         disagreements = he.compare(report, official) if official is not None else None
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({**report, "disagreements": disagreements}, indent=1))
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**report, "disagreements": disagreements}, indent=1))
         print(he.summary_text(report, disagreements, official) + (f"\nreport: {args.out}" if args.out else ""))
 
 
@@ -547,6 +599,8 @@ def _fairness(args: argparse.Namespace) -> None:
 
         if args.fair != "none" or args.reference_run:
             raise ConfigError("--images: corrections (--fair) and --reference-run need the generator; use --run")
+        if args.n is not None:
+            raise ConfigError("--images audits every image it is given; --n (samples to draw) goes with --run")
         print(format_report(audit_images(args.images, args.probe, args.rae, args.target, args.out, seed=args.seed)))
     else:
         from replab.diffusion.sample import run_guidance

@@ -77,6 +77,7 @@ class Board:
         writer = self.writer()
         for tag, value in scalars.items():
             writer.add_scalar(tag, value, step)
+        writer.flush()  # the event file is complete when the Run's log() returns, as metrics.jsonl is
 
     def image(self, tag: str, path: str | Path, step: int | None = None) -> None:
         import numpy as np
@@ -85,6 +86,12 @@ class Board:
         with Image.open(path) as picture:
             pixels = np.asarray(picture.convert("RGB"))
         self.writer().add_image(tag, pixels, self.last_step if step is None else step, dataformats="HWC")
+
+    def discard(self) -> None:
+        """Close without adding this session's images (the job failed before it produced anything)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def close(self, artifacts: Path) -> None:
         """Add the PNGs this session wrote under ``artifacts`` (a step in the name, ``…_step1200.png``, is

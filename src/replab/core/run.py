@@ -7,9 +7,12 @@
     runs/<name>/artifacts/         images, tables, reports
     runs/<name>/events.out.tfevents.*  the same metrics and images for TensorBoard (core.board)
 
-Resuming is rerunning the same command on the same folder: the Run refuses a config that differs
-in anything but the keys a job declares safe to change (such as the number of steps), and says
-which keys differ, before anything in the folder is touched.
+Resuming is rerunning the same command on the same folder. Before anything is written, ``check_out``
+refuses: a folder that holds a run of another kind, or of another config in anything but the keys a job
+declares safe to change (such as the number of steps), naming the keys that differ; a file; a folder of
+other files; and a folder inside another run (except the run's own ``evals/``, and the sub-runs a job
+makes inside its own open Run). A job that fails before it has produced anything leaves no trace: the
+folder it created is removed, or the config of the run it resumed is put back.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from replab.core.progress import progress_bar
 from replab.errors import CheckpointError, ConfigError
 
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+_OPEN: set[Path] = set()  # the folders of the Runs open in this process: a job's sub-runs may lie inside them
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -46,6 +50,77 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _run_kind(folder: Path) -> str | None:
+    """The kind of the replab run in ``folder`` (its config.yaml beside checkpoints/ or artifacts/), else None."""
+    path = folder / "config.yaml"
+    if not path.is_file() or not ((folder / "checkpoints").is_dir() or (folder / "artifacts").is_dir()):
+        return None
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+    return str(saved["kind"]) if isinstance(saved, dict) and "kind" in saved else None
+
+
+def _enclosing_run(folder: Path) -> Path | None:
+    for parent in folder.resolve().parents:
+        if _run_kind(parent) is not None:
+            return parent
+    return None
+
+
+def check_out(
+    folder: str | Path,
+    kind: str,
+    config: dict[str, Any],
+    mutable: Iterable[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """Refuse ``folder`` as the Run of a ``kind`` job with ``config`` (see the module's docstring), writing
+    nothing. A Run calls it first; a job may call it earlier, before its slow setup."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a run folder; give a folder")
+    if any(p.exists() and not p.is_dir() for p in folder.parents):
+        raise ConfigError(f"{folder}: a part of this path is a file, so it cannot be a run folder")
+    outer = _enclosing_run(folder)
+    if outer is not None and outer not in _OPEN and "evals" not in folder.resolve().relative_to(outer).parts[:1]:
+        raise ConfigError(
+            f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run); give a folder outside it "
+            f"(evaluations of that run go under {outer / 'evals'})"
+        )
+    path = folder / "config.yaml"
+    if not path.exists():
+        if folder.is_dir() and any(folder.iterdir()):
+            raise ConfigError(f"{folder} holds files but no replab run (no config.yaml); give a new or empty folder")
+        return
+    try:
+        saved = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: not a replab run config (a mapping of settings)")
+    if saved.get("kind") != kind:
+        raise CheckpointError(
+            f"{folder} holds a '{saved.get('kind')}' run, not a '{kind}' run (nothing was changed in it); "
+            "give another --out folder"
+        )
+    record = json.loads(json.dumps({"kind": kind, **config}))
+    old = {**_flatten(json.loads(json.dumps(defaults or {}))), **_flatten(saved)}
+    new = _flatten(record)
+    mutable = set(mutable)
+    diffs = [
+        f"{key}: {old.get(key, '(absent)')!r} in the run, {new.get(key, '(absent)')!r} now"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key) and not _is_mutable(key, mutable)
+    ]
+    if diffs:
+        raise CheckpointError(
+            f"{folder} holds a run with another config, so it cannot be resumed with this one "
+            f"(nothing was changed in it): " + "; ".join(diffs) + ". Use another --out folder."
+        )
 
 
 class Run:
@@ -62,13 +137,19 @@ class Run:
         defaults: dict[str, Any] | None = None,
     ) -> None:
         self.folder = Path(folder)
-        # a setting added after a run was saved reads as its default there, so old runs still resume
-        self._defaults = _flatten(json.loads(json.dumps(defaults or {})))
         self.kind = kind
         self.config = json.loads(json.dumps(config))  # plain lists and dicts, as YAML reads them back
         self.keep_checkpoints = keep_checkpoints
         self.is_main = dist.is_main()
-        self._check_or_write_config(set(mutable))
+        # ``defaults``: a setting added after a run was saved reads as its default there, so old runs resume
+        check_out(self.folder, kind, self.config, mutable, defaults)
+        self._started_ns = time.time_ns()
+        self._created = _first_missing(self.folder)  # removed again if the job fails before producing anything
+        config_path = self.folder / "config.yaml"
+        self._saved_config = config_path.read_bytes() if config_path.exists() else None
+        if self.is_main:
+            self._write_config()
+        _OPEN.add(self.folder.resolve())
         self.board = Board(self.folder, {"kind": kind, **self.config}) if self.is_main and board_enabled() else None
         self.tracker = None
         if track_footprint and self.is_main:
@@ -77,33 +158,15 @@ class Run:
             self.tracker = Tracker.for_run(self.folder, kind=kind)
 
     # ---- config ---------------------------------------------------------------------------------
-    # ``mutable`` names settings a rerun may change: a dotted key, a section (``guidance`` covers
-    # ``guidance.cfg_scale``) or ``*`` for one-shot runs such as evaluations, where any setting may.
-    def _check_or_write_config(self, mutable: set[str]) -> None:
+    # ``mutable`` names settings a rerun may change: a dotted key or a section (``guidance`` covers
+    # ``guidance.cfg_scale``).
+    def _write_config(self) -> None:
         path = self.folder / "config.yaml"
-        record = {"kind": self.kind, **self.config}
-        if path.exists():
-            try:
-                saved = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-            old, new = {**self._defaults, **_flatten(saved)}, _flatten(record)
-            diffs = [
-                f"{key}: {old.get(key, '(absent)')!r} in the run, {new.get(key, '(absent)')!r} now"
-                for key in sorted(set(old) | set(new))
-                if old.get(key) != new.get(key) and not _is_mutable(key, mutable)
-            ]
-            if diffs:
-                raise CheckpointError(
-                    f"{self.folder} holds a run with another config, so it cannot be resumed with this one "
-                    f"(nothing was changed in it): " + "; ".join(diffs) + ". Use another --out folder."
-                )
-        if self.is_main:
-            (self.folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.folder / "artifacts").mkdir(exist_ok=True)
-            tmp = path.with_suffix(".yaml.tmp")
-            tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-            os.replace(tmp, path)
+        (self.folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.folder / "artifacts").mkdir(exist_ok=True)
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump({"kind": self.kind, **self.config}, sort_keys=False))
+        os.replace(tmp, path)
 
     @staticmethod
     def read_config(folder: str | Path) -> dict[str, Any]:
@@ -201,6 +264,8 @@ class Run:
             self.tracker.add_units(unit, count)
 
     def close(self) -> None:
+        """Flush and close the event files and the footprint; the folder is complete when this returns."""
+        _OPEN.discard(self.folder.resolve())
         if self.board is not None:
             self.board.close(self.artifacts)
             self.board = None
@@ -208,13 +273,60 @@ class Run:
             self.tracker.close()
             self.tracker = None
 
+    def produced_anything(self) -> bool:
+        """Whether this session wrote a file other than the config (metrics, checkpoints, artifacts)."""
+        if not self.folder.exists():
+            return False
+        for path in self.folder.rglob("*"):
+            if path.name != "config.yaml" and path.is_file() and path.stat().st_ctime_ns >= self._started_ns:
+                return True
+        return False
+
+    def abandon(self) -> None:
+        """Undo this session's traces, which are only its config and empty folders (``produced_anything`` is
+        False): remove the folders it created, or put back the config of the run it was resuming."""
+        _OPEN.discard(self.folder.resolve())
+        if self.board is not None:
+            self.board.discard()
+            self.board = None
+        if self.tracker is not None:
+            self.tracker.discard()
+            self.tracker = None
+        if not self.is_main:
+            return
+        if self._created is not None:
+            shutil.rmtree(self._created, ignore_errors=True)
+            return
+        if self._saved_config is not None:
+            tmp = self.folder / "config.yaml.tmp"
+            tmp.write_bytes(self._saved_config)
+            os.replace(tmp, self.folder / "config.yaml")
+            return
+        (self.folder / "config.yaml").unlink(missing_ok=True)  # an empty folder given as --out: empty again
+        for sub in ("checkpoints", "artifacts"):
+            if (self.folder / sub).is_dir() and not any((self.folder / sub).iterdir()):
+                (self.folder / sub).rmdir()
+
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not self.produced_anything():
+            self.abandon()
+        else:
+            self.close()
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet (what creating it creates), or None."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
 
 
 def _is_mutable(key: str, mutable: set[str]) -> bool:
     parts = key.split(".")
-    return "*" in mutable or any(".".join(parts[:i]) in mutable for i in range(1, len(parts) + 1))
+    return any(".".join(parts[:i]) in mutable for i in range(1, len(parts) + 1))

@@ -55,7 +55,7 @@ def evaluate_fd(
     if not dist.is_main():
         sample()
         return {}
-    with Run(out or job_output(run_folder, "fd"), settings, kind="diffusion-eval", mutable=("*",)) as run:
+    with Run(out or job_output(run_folder, "fd"), settings, kind="diffusion-eval") as run:
         with run.phase("sample"):
             images = sample()
             run.add_units("images", n)

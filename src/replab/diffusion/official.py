@@ -262,7 +262,7 @@ def import_official(
     model = build_model(config, latent_shape, int((official["stage_2"].get("params") or {}).get("num_classes", 1000)))
     state, which = read_torch_state_dict(checkpoint)
     load_official(model, state, str(checkpoint))
-    with Run(out, to_dict(config), kind="diffusion", mutable=("*",)) as run:
+    with Run(out, to_dict(config), kind="diffusion") as run:
         run.log(0, event="import-official", checkpoint=str(checkpoint), weights=which, config=str(config_path))
         run.save(0, {"model": model, "ema": copy.deepcopy(model)}, state={"imported_from": str(checkpoint)})
     print(f"imported {checkpoint} ({which}) as {model_dict['name']}, official-rae style → {out}")

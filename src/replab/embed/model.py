@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from replab.core.hub import resolve_model
 from replab.core.inference import in_parallel
 from replab.core.progress import progress_bar
 from replab.core.train import autocast, bf16_supported
@@ -42,12 +43,13 @@ def language_tower(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def resolve_base(name_or_path: str) -> str:
-    """``smollm2`` → the cached safetensors folder of the offline SmolLM2-135M-Instruct."""
+    """``smollm2`` → the cached safetensors folder of the offline SmolLM2-135M-Instruct; else a model folder or
+    a hub id, checked (one line when it is neither) before transformers is asked."""
     if name_or_path == "smollm2":
         from replab.core.smollm2 import smollm2_folder
 
         return str(smollm2_folder())
-    return name_or_path
+    return resolve_model(name_or_path)
 
 
 class Embedder:

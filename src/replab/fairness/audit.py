@@ -137,7 +137,7 @@ def audit(
     steering = load_probe(job.guide_probe, rae_run)[0] if job.guide_probe else None  # checked before the Run
     if job.reference_run and not has_auditor(info):
         raise ConfigError(f"--reference-run: the per-class test counts auditor groups; {attribute} has no auditor")
-    with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit", mutable=("*",)) as run:
+    with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit") as run:
         with run.phase("sample"):
             real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, job.seed, job.ratio)
                     if job.fair == "ratio" else None)  # fmt: skip

@@ -71,7 +71,7 @@ def audit_images(
     settings = {"images": str(images_path), "probe": str(probe_folder), "rae": str(rae_run), "n": len(images),
                 "target": goal.tolist(), "seed": seed}  # fmt: skip
     folder = Path(out) if out else Path("runs") / f"{Path(images_path).stem}-fairness"
-    with Run(folder, settings, kind="fairness-audit", mutable=("*",)) as run:
+    with Run(folder, settings, kind="fairness-audit") as run:
         with run.phase("audit"):
             report, shown = sample_report(images, labels, probe, info, rae_model, goal, n_boot, seed, rae_run)
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=len(images), fair="none",

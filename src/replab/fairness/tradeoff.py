@@ -83,8 +83,7 @@ def tradeoff(
         report = audit(run_folder, probe_folder, settings, guidance, out / name)
         points.append(_point(kind, value, report, out / name))
 
-    with Run(out, {"run": str(run_folder), "probe": str(probe_folder), **asdict(sweep)}, kind="fairness-tradeoff",
-             mutable=("*",)):  # fmt: skip
+    with Run(out, {"run": str(run_folder), "probe": str(probe_folder), **asdict(sweep)}, kind="fairness-tradeoff"):
         for cfg in sweep.cfgs:
             point("cfg", cfg, f"cfg-{cfg:g}", job, dataclasses.replace(base, cfg_scale=cfg))
         for scale in sweep.guide_scales if guide_probe else ():

@@ -2,7 +2,7 @@
 
 - ``RaplMeter``: the kernel's powercap interface (``energy_uj``), wrap-around handled: *measured*.
 - ``NvmlMeter``: NVML's total-energy counter (Volta and newer), else sampled power integrated over
-  time: *measured*.
+  time: *measured*; only the job's GPUs (``CUDA_VISIBLE_DEVICES``, torchrun's ``LOCAL_RANK``).
 - ``CpuEstimateMeter``: rated power per logical CPU × the process's CPU time: *estimated*.
 - ``DramEstimateMeter``: a power per GiB × the process's resident memory: *estimated*.
 """
@@ -13,6 +13,7 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -100,16 +101,64 @@ def find_rapl(root: Path = Path("/sys/class/powercap")) -> tuple[dict[str, list[
 
 
 # ---- NVML ---------------------------------------------------------------------------------------
+def job_gpus(nvml, environ: Mapping[str, str] | None = None) -> tuple[list[int], str]:
+    """The NVML indices of the GPUs this job uses, and in words which they are and why.
+
+    ``CUDA_VISIBLE_DEVICES`` (indices, UUIDs or unique UUID prefixes, as CUDA reads them: the list ends at
+    the first entry that names no device) limits the job to those GPUs; under torchrun (``LOCAL_RANK``) the
+    process uses the one its local rank selects among them. Without either, every GPU NVML sees."""
+    environ = os.environ if environ is None else environ
+    count = nvml.nvmlDeviceGetCount()
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        chosen, scope = list(range(count)), "all GPUs of the node (CUDA_VISIBLE_DEVICES unset)"
+    else:
+        uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)]
+        chosen = []
+        for entry in (e.strip() for e in visible.split(",")):
+            index = _cuda_entry(entry, uuids)
+            if index is None or index in chosen:
+                break
+            chosen.append(index)
+        scope = f"CUDA_VISIBLE_DEVICES={visible}"
+    local_rank = environ.get("LOCAL_RANK")
+    if local_rank is not None and local_rank.isdigit() and chosen:
+        rank = int(local_rank)
+        if rank >= len(chosen):
+            return [], f"{scope}, LOCAL_RANK={rank}: no visible GPU for this rank"
+        chosen, scope = [chosen[rank]], f"{scope}, this rank's device (LOCAL_RANK={rank}); other ranks not counted"
+    names = {_text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)}
+    if (
+        visible
+        and len(names) > 1
+        and environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"
+        and not visible.startswith(("GPU-", "MIG-"))
+    ):  # CUDA orders mixed models fastest first, NVML by PCI bus: the indices may not agree
+        scope += "; mixed GPU models: set CUDA_DEVICE_ORDER=PCI_BUS_ID or give UUIDs for an exact match"
+    return chosen, scope
+
+
+def _cuda_entry(entry: str, uuids: list[str]) -> int | None:
+    if entry.lstrip("-").isdigit():
+        index = int(entry)
+        return index if 0 <= index < len(uuids) else None
+    matches = [i for i, uuid in enumerate(uuids) if entry and uuid.startswith(entry)]
+    return matches[0] if len(matches) == 1 else None
+
+
 class NvmlMeter(Meter):
-    """All visible NVIDIA GPUs: the total-energy counter where supported, else sampled power."""
+    """The job's NVIDIA GPUs (``job_gpus``): the total-energy counter where supported, else sampled power."""
 
     component = "gpu"
     measured = True
 
-    def __init__(self, nvml, interval_s: float = 0.1) -> None:
+    def __init__(self, nvml, interval_s: float = 0.1, indices: list[int] | None = None, scope: str = "") -> None:
         self.nvml = nvml
         self.interval_s = interval_s
-        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        if indices is None:
+            indices, scope = job_gpus(nvml)
+        self.indices = indices
+        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
         self.names = [_text(nvml.nvmlDeviceGetName(h)) for h in self.handles]
         self.use_counter = all(self._counter(h) is not None for h in self.handles)
         how = (
@@ -117,7 +166,8 @@ class NvmlMeter(Meter):
             if self.use_counter
             else (f"nvmlDeviceGetPowerUsage sampled every {interval_s:g} s, integrated (trapezoid)")
         )
-        self.method = f"measured: NVML {how} on {len(self.handles)} GPU(s): {', '.join(self.names)}"
+        devices = ", ".join(f"{i}: {name}" for i, name in zip(indices, self.names))
+        self.method = f"measured: NVML {how} on {len(self.handles)} GPU(s) [{devices}] — {scope}"
         self._start_mj: list[int] = []
         self._sampled_j = 0.0
         self._thread: threading.Thread | None = None

@@ -29,6 +29,7 @@ from replab.footprint.meters import (
     RaplMeter,
     find_nvml,
     find_rapl,
+    job_gpus,
 )
 
 J_PER_KWH = 3.6e6
@@ -68,12 +69,18 @@ def build_meters(config: FootprintConfig, nvml: Any = None) -> list[Meter]:
     if nvml is None:
         nvml, _ = find_nvml()
     if nvml is not None:
-        meters.append(NvmlMeter(nvml, config.gpu_sample_s))
+        indices, scope = job_gpus(nvml)
+        if indices:
+            meters.append(NvmlMeter(nvml, config.gpu_sample_s, indices, scope))
     return meters
 
 
 def why_no_gpu() -> str:
-    return find_nvml()[1]
+    nvml, why = find_nvml()
+    if nvml is None:
+        return why
+    indices, scope = job_gpus(nvml)
+    return "" if indices else f"the job uses none of the node's GPUs ({scope})"
 
 
 @dataclass
@@ -171,6 +178,13 @@ class Tracker:
             "phases": phases,
             "config": asdict(self.config),
         }
+
+    def discard(self) -> None:
+        """Stop the meters and write nothing (no footprint.json, no ledger row): the job produced nothing."""
+        if not self._closed:
+            self._closed = True
+            for meter in self.meters:
+                meter.stop()
 
     def close(self) -> dict[str, Any] | None:
         if self._closed:

@@ -1,8 +1,11 @@
 """LLM backends chosen by a string: ``openai:<model>`` for any OpenAI-compatible server.
 
 Calls are async with a bounded concurrency; connection errors, timeouts and HTTP 408/409/429/5xx are
-retried with exponential backoff and full jitter, honouring ``Retry-After``. The API key is read from
-an environment variable at call time and is never written to results, cache, logs or errors.
+retried with exponential backoff and full jitter, honouring ``Retry-After``. Retries and unanswered
+requests are counted in the run's ``ServerHealth``; after ``stop_after`` requests in a row without an
+answer, every call raises ``ServerStalled`` (the run stops, what finished is saved, a rerun resumes).
+The API key is read from an environment variable at call time and is never written to results, cache,
+logs or errors.
 """
 
 from __future__ import annotations
@@ -16,17 +19,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from replab.errors import ConfigError
-from replab.judge.protocol import Backend, BackendError, GenerationParams, Response
+from replab.judge.protocol import (
+    Backend,
+    BackendError,
+    GenerationParams,
+    Response,
+    ServerHealth,
+    ServerStalled,
+    current_health,
+)
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
 
 @dataclass
 class RetryPolicy:
+    """``timeout_s``: one request's limit; ``stop_after``: requests in a row left unanswered (timeouts, lost
+    connections) after which the server is taken to have stalled and the run stops (0: never)."""
+
     max_attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     timeout_s: float = 120.0
+    stop_after: int = 8
 
 
 class OpenAIBackend:
@@ -52,6 +67,7 @@ class OpenAIBackend:
         self._client = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls = 0  # HTTP requests made, retries included
+        self.health = ServerHealth()  # used by calls made outside a run (a run brings its own)
 
     def identity(self) -> dict[str, str]:
         """What a cached response is keyed on (never the key)."""
@@ -86,10 +102,12 @@ class OpenAIBackend:
             payload["seed"] = params.seed
         if params.top_logprobs:
             payload.update(logprobs=True, top_logprobs=params.top_logprobs)
+        health = current_health() or self.health
         last_error = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             delay = None
             async with self._semaphore:
+                self._check_stall(health)
                 start = time.perf_counter()
                 self.calls += 1
                 try:
@@ -98,7 +116,10 @@ class OpenAIBackend:
                     )
                 except (httpx.TransportError, httpx.TimeoutException) as exc:
                     last_error = f"{type(exc).__name__}"
+                    health.no_answer()
+                    self._check_stall(health)
                 else:
+                    health.answered()
                     if reply.status_code == 200:
                         try:
                             return self._parse(reply.json(), time.perf_counter() - start, attempt)
@@ -113,11 +134,22 @@ class OpenAIBackend:
                             f"{_scrub(reply.text[:300], self.api_key_env)}"
                         )
             if attempt < self.retry.max_attempts:
+                health.retries += 1
                 backoff = min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** (attempt - 1))
                 await asyncio.sleep(delay if delay is not None else random.uniform(0, backoff))
         raise BackendError(
             f"{self.base_url} model {self.model}: gave up after {self.retry.max_attempts} attempts ({last_error})"
         )
+
+    def _check_stall(self, health: ServerHealth) -> None:
+        limit = self.retry.stop_after
+        if not health.stalled and limit and health.unanswered_in_a_row >= limit:
+            health.stalled = (
+                f"the server at {self.base_url} answered none of the last {health.unanswered_in_a_row} requests "
+                f"within {self.retry.timeout_s:g} s"
+            )
+        if health.stalled:
+            raise ServerStalled(health.stalled)
 
     @staticmethod
     def _parse(body: dict[str, Any], latency: float, attempts: int) -> Response:

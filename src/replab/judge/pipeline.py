@@ -18,6 +18,7 @@ from typing import Any
 
 from replab.core.run import Run
 from replab.errors import ConfigError, DataError
+from replab.judge.backends import RetryPolicy
 from replab.judge.cache import CachedBackend, ResponseCache
 from replab.judge.protocol import Backend, GenerationParams
 from replab.judge.runner import read_results
@@ -42,12 +43,13 @@ def load_data(path: str | Path) -> list[DitingItem]:
 
 
 def make_backend(spec: str, base_url: str | None = None, concurrency: int = 8,
-                 cache_path: str | Path | None = None) -> Backend:  # fmt: skip
+                 cache_path: str | Path | None = None, retry: RetryPolicy | None = None) -> Backend:  # fmt: skip
     """A backend by string (``openai:<model>``, ``local:smollm2``), behind an SQLite response cache when
-    ``cache_path`` is given."""
+    ``cache_path`` is given; ``retry``: an OpenAI-compatible server's timeouts, retries and stall limit."""
     from replab.judge.backends import backend_from_string
 
-    backend = backend_from_string(spec, base_url=base_url, concurrency=concurrency)
+    extra = {"retry": retry} if retry is not None and spec.startswith("openai:") else {}
+    backend = backend_from_string(spec, base_url=base_url, concurrency=concurrency, **extra)
     return CachedBackend(backend, ResponseCache(cache_path)) if cache_path else backend
 
 
@@ -78,6 +80,7 @@ def translate(
     limit: int | None = None,
     params: GenerationParams | None = None,
     quarantine: bool = False,
+    retry: RetryPolicy | None = None,
 ) -> Path:
     out, data = Path(out), Path(data).resolve()
     params = params or GenerationParams(max_tokens=256)
@@ -85,7 +88,7 @@ def translate(
                 "concurrency": concurrency, "limit": limit}  # fmt: skip
     with Run(out, settings, kind="judge-translate", mutable=("concurrency", "limit")) as run:
         items = load_data(data)
-        backend = make_backend(backend_spec, base_url, concurrency, out / "cache.sqlite")
+        backend = make_backend(backend_spec, base_url, concurrency, out / "cache.sqlite", retry)
         task = Task("translate", [vars(i) for i in items], translation_task.translate_solver(backend, params))
         with run.phase("translate"):
             results = _run_async(task, out, concurrency, limit, backend, quarantine)
@@ -127,7 +130,7 @@ def _source(run: Path, data: str | Path | None) -> dict[str, Any]:
 def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, base_url: str | None = None,
           concurrency: int = 8, limit: int | None = None, with_reference: bool = False,
           max_tokens: int = 300, data: str | Path | None = None, top_logprobs: int = 5,
-          quarantine: bool = False) -> Path:  # fmt: skip
+          quarantine: bool = False, retry: RetryPolicy | None = None) -> Path:  # fmt: skip
     """Grade every (item, system) pair with ``metrics``; results in ``<run>/scores/<metrics>/``."""
     run = Path(run)
     check_metrics(metrics)
@@ -150,7 +153,7 @@ def score(run: str | Path, metrics: list[str], judge_spec: str | None = None, ba
         "limit": limit,
     }
     with Run(folder, settings, kind="judge-score", mutable=("concurrency", "limit")) as job:
-        backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite") if needs_judge else None
+        backend = make_backend(judge_spec, base_url, concurrency, run / "cache.sqlite", retry) if needs_judge else None
         params = GenerationParams(max_tokens=max_tokens, top_logprobs=top_logprobs)
         scorers = make_scorers(metrics, backend=backend, params=params, with_reference=with_reference)
         with job.phase("score"):
@@ -172,7 +175,7 @@ def meta(run: str | Path, human: str | Path | None = None, n_boot: int = 1000) -
 
     run = Path(run)
     source = human or _source(run, None)["data"]
-    with Run(run / "meta", {"data": str(source), "n_boot": n_boot}, kind="judge-meta", mutable=("*",)) as job:
+    with Run(run / "meta", {"data": str(source), "n_boot": n_boot}, kind="judge-meta") as job:
         with job.phase("meta"):
             text, png, table = meta_report(run, load_data(source), n_boot)
         job.add_units("pairs", max((row["n"] for row in table.values()), default=0))

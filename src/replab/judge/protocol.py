@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -11,6 +12,49 @@ from replab.errors import ReplabError
 
 class BackendError(ReplabError):
     """A call that failed for good (after its retries, or with a non-retryable status)."""
+
+
+class ServerStalled(BackendError):
+    """The server answered none of the last N requests in time: the run stops; what finished is saved."""
+
+
+@dataclass
+class ServerHealth:
+    """What the server did during one run, shared by every call of it: retries, requests left unanswered
+    (timeouts, lost connections), the current streak of those, items that exhausted their retries, and
+    the stall message once a backend has decided the server stopped answering."""
+
+    retries: int = 0
+    unanswered: int = 0
+    unanswered_in_a_row: int = 0
+    gave_up: int = 0
+    stalled: str = ""
+
+    def answered(self) -> None:
+        self.unanswered_in_a_row = 0
+
+    def no_answer(self) -> None:
+        self.unanswered += 1
+        self.unanswered_in_a_row += 1
+
+    def postfix(self) -> dict[str, int]:
+        """What a progress bar shows beside the count (nothing while all is well)."""
+        shown = {"retries": self.retries, "timeouts": self.unanswered, "gave up": self.gave_up}
+        return {key: value for key, value in shown.items() if value}
+
+
+_HEALTH: ContextVar[ServerHealth | None] = ContextVar("replab_server_health", default=None)
+
+
+def current_health() -> ServerHealth | None:
+    """The ``ServerHealth`` of the run this call belongs to (set by ``judge.runner.run_items``), or None."""
+    return _HEALTH.get()
+
+
+def watch_health(health: ServerHealth):
+    """Make ``health`` the one the calls of this context (and the tasks it starts) report to; returns the
+    token for ``_HEALTH.reset``."""
+    return _HEALTH.set(health)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ Resume is by item id: a rerun reads ``results.jsonl``, skips every id finished w
 item that failed is tried again, its new line superseding the old), and drops a last line that a
 kill left half-written. Each line is written whole and flushed before the next, so
 no item is lost or written twice. ``summary.json`` holds the config and the aggregate.
+
+The server's health is on the progress bar (retries, timeouts, items given up), an item that exhausts its
+retries gets one warning line, and a server that stops answering stops the run with one line
+(``ServerStalled``): what finished is saved, and rerunning the same command resumes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Any
 
 from replab.core.progress import progress_bar
 from replab.errors import DataError, notice
+from replab.judge.protocol import BackendError, ServerHealth, ServerStalled, watch_health
 
 Solver = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # item → outputs (responses, parsed scores)
 
@@ -67,8 +73,10 @@ async def run_items(
     desc: str = "items",
     on_record: Callable[[dict[str, Any]], None] | None = None,
     quarantine: bool = False,
+    health: ServerHealth | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run ``solve`` on every item not yet in ``<out>/results.jsonl``; returns all results by id."""
+    """Run ``solve`` on every item not yet in ``<out>/results.jsonl``; returns all results by id. ``health``
+    collects what the server did (a fresh one by default)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.jsonl"
@@ -82,6 +90,8 @@ async def run_items(
         seen.add(item["id"])
         todo.append(item)
     bar = progress_bar(len(done) + len(todo), desc, unit="item", initial=len(done))
+    health = health if health is not None else ServerHealth()
+    watch_health(health)  # this coroutine's context, copied into every task it starts
     semaphore = asyncio.Semaphore(concurrency)
     lock = asyncio.Lock()
     with open(path, "a") as handle:
@@ -91,18 +101,47 @@ async def run_items(
                 start = time.perf_counter()
                 try:
                     outputs, error = await solve(item), None
+                except ServerStalled:
+                    raise  # not this item's fault: it is left undone, for the rerun
                 except Exception as exc:  # an item that fails is recorded with its error, never dropped
                     outputs, error = {}, f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, BackendError):
+                        health.gave_up += 1
+                        bar.write(f"replab: warning: item {item['id']}: {exc}", file=sys.stderr)
                 record = {"id": item["id"], "inputs": item, **outputs, "error": error,
                           "latency_s": round(time.perf_counter() - start, 4)}  # fmt: skip
             async with lock:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 handle.flush()
                 done[item["id"]] = record
+                bar.set_postfix(health.postfix(), refresh=False)
                 bar.update(1)
                 if on_record:
                     on_record(record)
 
-        await asyncio.gather(*(one(item) for item in todo))
-    bar.close()
+        async def show_health() -> None:  # the bar says what the server does even while no item finishes
+            while True:
+                await asyncio.sleep(1.0)
+                if health.postfix():
+                    bar.set_postfix(health.postfix())
+
+        ticker = asyncio.create_task(show_health())
+        tasks = [asyncio.create_task(one(item)) for item in todo]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            stalled = next((t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+        finally:
+            ticker.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(ticker, *tasks, return_exceptions=True)
+            bar.close()
+    if stalled is not None:
+        if isinstance(stalled, ServerStalled):
+            finished = sum(1 for record in done.values() if not record.get("error"))
+            raise ServerStalled(
+                f"{stalled}; stopped, {finished} items finished and saved in {path}: rerun the same command to resume"
+            )
+        raise stalled
     return done

@@ -239,7 +239,7 @@ def import_official(
     decoder = ViTDecoder(channels, grid, image_size // grid, 3, d.size, d.style, d.mlp_width, pixel_mean, pixel_std)
     state, which = read_torch_state_dict(decoder_ckpt)
     load_official_decoder(decoder, state, str(decoder_ckpt))
-    with Run(out, to_dict(config), kind="rae", mutable=("*",)) as run:
+    with Run(out, to_dict(config), kind="rae") as run:
         save_stats(
             run.folder, mean if mean is not None else torch.zeros(shape), var if var is not None else torch.ones(shape)
         )

@@ -12,7 +12,9 @@ backends run locally and count."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -101,21 +103,33 @@ def humaneval_sandbox() -> Sandbox:
     return Sandbox(preload=PRELOAD)
 
 
-def check_references(path: str | Path, variant: str = "normal", timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+def check_references(path: str | Path, variant: str = "normal", timeout_s: float = TIMEOUT_S,
+                     items: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Run every canonical solution on the installed qiskit: the full report (per task: passed, reason,
-    detail, seconds), counts by reason and by ``difficulty_scale``, versions and wall time."""
+    detail, seconds), counts by reason and by ``difficulty_scale``, versions and wall time. ``items``: a JSON
+    lines file each task's result is appended to as it finishes; a rerun skips the tasks it holds."""
     from replab.judge.tasks.quantum.run import versions
 
     check_variant(variant)
+    if not timeout_s > 0:
+        raise DataError(f"timeout {timeout_s!r}: expected seconds > 0")
     tasks = load_humaneval(path)
+    identity = {"data_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16], "variant": variant,
+                "timeout_s": timeout_s}  # fmt: skip
+    finished = _finished_items(Path(items), identity) if items else {}
     results = []
     start = time.perf_counter()
-    with humaneval_sandbox() as sandbox:
+    with humaneval_sandbox() as sandbox, open(items or os.devnull, "a") as log:
         for task in track(tasks, f"Qiskit HumanEval references ({variant})", unit="task"):
+            if task["task_id"] in finished:
+                results.append(finished[task["task_id"]])
+                continue
             outcome = run_completion(task, task["canonical_solution"], sandbox, variant, timeout_s)
             results.append({"task_id": task["task_id"], "difficulty": task["difficulty_scale"],
                             "passed": outcome.passed, "reason": outcome.reason, "detail": outcome.detail[:500],
                             "seconds": round(outcome.seconds, 3), "isolation": outcome.isolation})  # fmt: skip
+            log.write(json.dumps({**identity, **results[-1]}) + "\n")
+            log.flush()
     difficulty: dict[str, Counter] = {}
     for row in results:
         counts = difficulty.setdefault(row["difficulty"], Counter())
@@ -128,6 +142,29 @@ def check_references(path: str | Path, variant: str = "normal", timeout_s: float
         "wall_seconds": round(time.perf_counter() - start, 1), "timeout_s": timeout_s, "versions": versions(),
         "results": results,
     }  # fmt: skip
+
+
+def _finished_items(path: Path, identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The results already in ``path`` by task id; lines of another data file, variant or timeout are refused;
+    a last line cut short by a kill is dropped."""
+    if not path.exists():
+        return {}
+    raw = path.read_bytes()
+    whole = raw[: raw.rfind(b"\n") + 1]
+    if len(whole) != len(raw):  # a line cut short by a kill: the next append starts on a fresh line
+        with open(path, "r+b") as handle:
+            handle.truncate(len(whole))
+    found = {}
+    for number, line in enumerate(whole.decode(errors="replace").splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise DataError(f"{path}:{number}: not a JSON line") from None
+        if {k: row.get(k) for k in identity} != identity:
+            raise DataError(f"{path}:{number}: results of another data file, variant or timeout "
+                            f"({ {k: row.get(k) for k in identity} }); give another --out")  # fmt: skip
+        found[row["task_id"]] = {k: v for k, v in row.items() if k not in identity}
+    return found
 
 
 def official_passes(path: str | Path, task_ids: list[str], variant: str) -> dict[str, bool]:

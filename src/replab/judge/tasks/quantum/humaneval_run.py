@@ -19,6 +19,7 @@ from typing import Any
 from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.errors import ConfigError
+from replab.judge.backends import RetryPolicy
 from replab.judge.protocol import Backend, GenerationParams
 from replab.judge.task import Task, run_task
 from replab.judge.tasks.quantum import humaneval as he
@@ -77,7 +78,7 @@ def _solver(backend: Backend, config: HumanEvalRunConfig, by_id: dict[str, dict]
     return solve
 
 
-def run_humaneval(config: HumanEvalRunConfig, out: str | Path) -> dict[str, Any]:
+def run_humaneval(config: HumanEvalRunConfig, out: str | Path, retry: RetryPolicy | None = None) -> dict[str, Any]:
     from replab.judge.pipeline import make_backend
 
     if not config.data:
@@ -91,7 +92,7 @@ def run_humaneval(config: HumanEvalRunConfig, out: str | Path) -> dict[str, Any]
         by_id = {t["task_id"]: t for t in tasks}
         dataset = [{"id": f"{t['task_id']}#{k}", "task_id": t["task_id"], "sample": k}
                    for t in tasks for k in range(config.samples)]  # fmt: skip
-        backend = make_backend(config.backend, config.base_url, config.concurrency, out / "cache.sqlite")
+        backend = make_backend(config.backend, config.base_url, config.concurrency, out / "cache.sqlite", retry)
         execute = _Executor(config.variant, config.timeout_s)
         concurrency = min(config.concurrency, getattr(backend, "max_concurrency", None) or config.concurrency)
 

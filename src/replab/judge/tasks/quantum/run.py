@@ -16,6 +16,7 @@ from typing import Any
 
 from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
+from replab.judge.backends import RetryPolicy
 from replab.judge.protocol import Backend, GenerationParams
 from replab.judge.task import Task, run_task
 from replab.judge.tasks.quantum.sandbox import Sandbox
@@ -104,7 +105,7 @@ def _solver(backend: Backend, config: QuantumRunConfig, by_id: dict[str, Instanc
     return solve
 
 
-def run_quantum(config: QuantumRunConfig, out: str | Path) -> dict[str, Any]:
+def run_quantum(config: QuantumRunConfig, out: str | Path, retry: RetryPolicy | None = None) -> dict[str, Any]:
     from replab.judge.pipeline import make_backend
 
     out = Path(out)
@@ -115,7 +116,7 @@ def run_quantum(config: QuantumRunConfig, out: str | Path) -> dict[str, Any]:
         dataset = [
             {"id": f"{i.id}#{k}", "instance": i.id, "sample": k} for i in instances for k in range(config.samples)
         ]
-        backend = make_backend(config.backend, config.base_url, config.concurrency, out / "cache.sqlite")
+        backend = make_backend(config.backend, config.base_url, config.concurrency, out / "cache.sqlite", retry)
         verify = _Verifier()
         solver = _solver(backend, config, by_id, verify, backend if config.panel else None)
 

@@ -88,6 +88,21 @@ class Outcome:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+# audit events that change the file system, with how many of their leading arguments are paths
+_PATH_CHANGES = {"os.remove": 1, "os.rmdir": 1, "shutil.rmtree": 1, "os.rename": 2, "os.mkdir": 1, "os.link": 2,
+                 "os.symlink": 2, "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.utime": 1}  # fmt: skip
+
+
+def inside(path: str, root_real: str) -> bool:
+    """Whether ``path``, with every symbolic link resolved, lies in the directory ``root_real`` (a real path).
+    By containment, never by string prefix: ``/tmp/box-abc`` does not contain ``/tmp/box-abcevil``."""
+    real = os.path.realpath(path)
+    try:
+        return os.path.commonpath([real, root_real]) == root_real
+    except ValueError:  # one relative, one absolute, or on different drives
+        return False
+
+
 # ---- inside the child ------------------------------------------------------------------------------
 def _isolate(tmp: str, limits: Limits) -> str:
     """Limits, environment, network and hooks for this process; returns the isolation level in force."""
@@ -126,12 +141,13 @@ def _isolate(tmp: str, limits: Limits) -> str:
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             )
             path = os.fsdecode(args[0])
-            if writes and not os.path.realpath(path).startswith(tmp_real) and path != os.devnull:
+            if writes and path != os.devnull and not inside(path, tmp_real):
                 raise SandboxViolation("write", f"outside the temporary directory: {path}")
-        if event in ("os.remove", "os.rename", "shutil.rmtree", "os.rmdir") and args:
-            path = os.fsdecode(args[0]) if isinstance(args[0], str | bytes) else ""
-            if path and not os.path.realpath(path).startswith(tmp_real):
-                raise SandboxViolation("write", f"{event} outside the temporary directory: {path}")
+        if event in _PATH_CHANGES:
+            for arg in args[: _PATH_CHANGES[event]]:
+                path = os.fsdecode(arg) if isinstance(arg, str | bytes) else ""
+                if path and not inside(path, tmp_real):
+                    raise SandboxViolation("write", f"{event} outside the temporary directory: {path}")
 
     sys.addaudithook(hook)
     return "+".join(level)
@@ -233,6 +249,8 @@ def _run_job(job: dict[str, Any], tmp: str, limits: Limits, write_fd: int) -> No
     result: dict[str, Any]
     try:
         isolation = _isolate(tmp, limits)
+        # said first, so that a child killed at a limit still has its isolation recorded
+        os.write(write_fd, json.dumps({"isolation": isolation}).encode() + b"\n")
         try:
             program = job.get("mode") == "program"
             candidate = compile(job["code"], "<program>" if program else "<candidate>", "exec")
@@ -259,9 +277,10 @@ def _run_job(job: dict[str, Any], tmp: str, limits: Limits, write_fd: int) -> No
             result = {"passed": False, "reason": reason, "detail": detail, "value": getattr(exc, "value", None)}
         result["isolation"] = isolation
     except BaseException as exc:  # noqa: BLE001 — the sandbox could not be set up
-        result = {"passed": False, "reason": "runtime", "detail": f"sandbox setup failed: {exc}", "isolation": ""}
+        result = {"passed": False, "reason": "runtime", "detail": f"sandbox setup failed: {exc}",
+                  "isolation": "none (setup failed)"}  # fmt: skip
     result["seconds"] = time.perf_counter() - start
-    os.write(write_fd, json.dumps(result, default=str).encode())
+    os.write(write_fd, json.dumps(result, default=str).encode() + b"\n")
     os.close(write_fd)
     os._exit(0)
 
@@ -307,7 +326,7 @@ def _fork_job(job: dict[str, Any], limits: Limits) -> Outcome:
         if not chunk:
             break
         chunks.append(chunk)
-    timed_out = time.perf_counter() >= deadline and not chunks
+    reached_deadline = time.perf_counter() >= deadline
     try:
         os.killpg(pid, signal.SIGKILL)  # the child and anything it started
     except (ProcessLookupError, PermissionError):
@@ -317,19 +336,36 @@ def _fork_job(job: dict[str, Any], limits: Limits) -> Outcome:
     output = _read_output(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - start
-    if chunks:
-        data = json.loads(b"".join(chunks))
+    said = _messages(b"".join(chunks))
+    isolation = next((m["isolation"] for m in said if "isolation" in m), "none (killed before isolating)")
+    data = next((m for m in said if "passed" in m), None)
+    if data is not None:
         return Outcome(data["passed"], data.get("reason"), data.get("detail", ""), data.get("value"), seconds,
-                       data.get("isolation", ""), output)  # fmt: skip
-    if timed_out:
-        return Outcome(False, "timeout", f"no result within {limits.timeout_s:g} s; killed", None, seconds, "", output)
+                       data.get("isolation", isolation), output)  # fmt: skip
+    if reached_deadline:
+        detail = f"no result within {limits.timeout_s:g} s; killed"
+        return Outcome(False, "timeout", detail, None, seconds, isolation, output)
     signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     if signum == signal.SIGXCPU:
-        return Outcome(False, "timeout", "CPU-time limit exceeded", None, seconds, "", output)
+        return Outcome(False, "timeout", "CPU-time limit exceeded", None, seconds, isolation, output)
     if signum in (signal.SIGKILL, signal.SIGSEGV) or "MemoryError" in output:
         return Outcome(False, "memory", f"killed by signal {signum} (memory limit {limits.memory_mb} MB)", None,
-                       seconds, "", output)  # fmt: skip
-    return Outcome(False, "runtime", f"the child exited without a result (status {status})", None, seconds, "", output)
+                       seconds, isolation, output)  # fmt: skip
+    detail = f"the child exited without a result (status {status})"
+    return Outcome(False, "runtime", detail, None, seconds, isolation, output)
+
+
+def _messages(data: bytes) -> list[dict[str, Any]]:
+    """The child's JSON lines; a line cut short by a kill is dropped."""
+    found = []
+    for line in data.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            found.append(message)
+    return found
 
 
 def _read_output(tmp: str, limit: int = 2000) -> str:
@@ -387,7 +423,12 @@ class Sandbox:
         line = self._proc.stdout.readline() if ready else b""
         if not line:
             self.close()
-            return Outcome(False, "runtime", "the sandbox worker died during this job; restarted")
+            return Outcome(
+                False,
+                "runtime",
+                "the sandbox worker died during this job; restarted",
+                isolation="unknown (the worker died)",
+            )
         return Outcome(**json.loads(line))
 
     def close(self) -> None:

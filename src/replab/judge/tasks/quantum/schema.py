@@ -45,4 +45,6 @@ def read_task_list(path: Path, loads: Callable[[str], Any], what: str) -> list:
         raise DataError(f"{path}: cannot be read as {what} ({exc})") from exc
     if not isinstance(tasks, list):
         raise DataError(f"{path}: expected a {what} list of tasks")
+    if not tasks:
+        raise DataError(f"{path}: the list of tasks is empty")
     return tasks
