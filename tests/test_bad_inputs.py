@@ -14,6 +14,7 @@ from replab import ASSETS
 from replab.cli import build_parser, main
 
 SHIPPED_DIT = ASSETS / "runs" / "dit-dh-fmnist"
+SHIPPED_RAE = ASSETS / "runs" / "rae-fmnist"
 PROBE = ASSETS / "probes" / "tone"
 
 
@@ -31,6 +32,7 @@ def ws(tmp_path_factory):
     """The inputs the cases name: runs of several kinds, files of the wrong shape, an image folder."""
     root = tmp_path_factory.mktemp("bad-inputs")
     shutil.copytree(SHIPPED_DIT, root / "mydit")  # a trained diffusion run, copied into the user's folders
+    shutil.copytree(SHIPPED_RAE, root / "rae-fmnist")  # with the RAE run it names (../rae-fmnist)
     _fake_run(root / "audit1", "fairness-audit", run="x", target="uniform")
     _fake_run(root / "rae1", "rae", data={"name": "fmnist"})
     (root / "empty.json").write_text("[]")
@@ -45,7 +47,14 @@ def ws(tmp_path_factory):
     imgs.mkdir(parents=True)
     for k in range(4):
         Image.fromarray(np.full((28, 28), 40 * k, np.uint8)).save(imgs / f"{k}.png")
-    (root / "imgs" / "0" / "broken.png").write_bytes(b"not a png")
+    (root / "imgs-broken" / "0").mkdir(parents=True)
+    (root / "imgs-broken" / "0" / "broken.png").write_bytes(b"not a png")
+    task = {"task_id": "qiskitHumanEval/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
+            "test": "def check(candidate):\n    assert candidate() == 1\n", "entry_point": "f",
+            "difficulty_scale": "basic"}  # fmt: skip
+    (root / "humaneval.json").write_text(json.dumps([task]))
+    item = {"id": "1", "dimension": "idiom", "source": "画蛇添足", "candidates": {"sys": "gild the lily"}}
+    (root / "items.jsonl").write_text(json.dumps(item, ensure_ascii=False) + "\n")
     return root
 
 
@@ -69,11 +78,15 @@ CASES = [
     (
         "rae import-official: missing file",
         "rae import-official --decoder {ws}/no.pt --decoder-config {ws}/no.json --stats {ws}/no-stat.pt --out {ws}/imp",
-        "no.pt",
+        "no.json",
     ),
     # diffusion
     ("diffusion train: no such RAE run", "diffusion train --rae {ws}/nosuch --out {ws}/d1", "nosuch"),
-    ("diffusion train: --out holds an audit", "diffusion train --out {ws}/audit1", "fairness-audit"),
+    (
+        "diffusion train: --out holds an audit",
+        "diffusion train --rae {ws}/rae-fmnist --out {ws}/audit1",
+        "fairness-audit",
+    ),
     ("diffusion train: bad value", "diffusion train --out {ws}/d2 train.steps=many", "train.steps"),
     ("diffusion sample: --n -3", "diffusion sample --run {ws}/mydit --n -3 --out {ws}/g.png", "--n"),
     ("diffusion sample: --n 0", "diffusion sample --run {ws}/mydit --n 0 --out {ws}/g.png", "--n"),
@@ -109,20 +122,20 @@ CASES = [
         "judge translate --data {ws}/empty.jsonl --backend openai:m --out {ws}/j1",
         "empty.jsonl",
     ),
-    ("judge translate: unknown backend", "judge translate --data {ws}/empty.json --backend gpt --out {ws}/j1", "gpt"),
+    ("judge translate: unknown backend", "judge translate --data {ws}/items.jsonl --backend gpt --out {ws}/j1", "gpt"),
     (
         "judge translate: --concurrency 0",
-        "judge translate --data {ws}/empty.json --backend openai:m --out {ws}/j1 --concurrency 0",
+        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --concurrency 0",
         "--concurrency",
     ),
     (
         "judge translate: --out is a file",
-        "judge translate --data {ws}/empty.json --backend openai:m --out {ws}/notes.txt",
+        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/notes.txt",
         "notes.txt",
     ),
     (
         "judge translate: --request-timeout 0",
-        "judge translate --data {ws}/empty.json --backend openai:m --out {ws}/j1 --request-timeout 0",
+        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --request-timeout 0",
         "--request-timeout",
     ),
     ("judge score: neither --run nor --data", "judge score --metrics bleu", "--run"),
@@ -159,7 +172,7 @@ CASES = [
     ("judge quantum revalidate: no file", "judge quantum revalidate --tasks {ws}/no.yaml", "no.yaml"),
     (
         "judge quantum humaneval: --out folder",
-        "judge quantum humaneval --data {ws}/empty.json --out {ws}/userfiles",
+        "judge quantum humaneval --data {ws}/humaneval.json --out {ws}/userfiles",
         "userfiles",
     ),
     (
@@ -214,7 +227,7 @@ CASES = [
         "--guide-window",
     ),
     ("fairness probe: no such RAE run", "fairness probe --rae {ws}/nosuch --out {ws}/p1", "nosuch"),
-    ("fairness probe: no such data", "fairness probe --data {ws}/nosuch --out {ws}/p1", "nosuch"),
+    ("fairness probe: no such data", "fairness probe --rae {ws}/rae-fmnist --data {ws}/nosuch --out {ws}/p1", "nosuch"),
     (
         "fairness tradeoff: no such run",
         "fairness tradeoff --run {ws}/nosuch --probe " + str(PROBE) + " --out {ws}/t1",
@@ -225,6 +238,7 @@ CASES = [
         "fairness tradeoff --run {ws}/mydit --probe " + str(PROBE) + " --out {ws}/t1 --n 0",
         "--n",
     ),
+    ("fairness audit: a broken image", "fairness audit --images {ws}/imgs-broken --probe " + str(PROBE), "broken.png"),
     # demo
     ("demo: --out is a file", "demo --out {ws}/notes.txt", "notes.txt"),
 ]

@@ -45,6 +45,8 @@ NATURAL = _number(int, 0)
 SCALE = _number(float, 0)  # guidance scales, temperatures
 SECONDS = _number(float, 0, strict=True)
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
 # replab.fairness.sample.FAIR_MODES, spelled out so that parsing imports no torch (a test keeps them equal)
 FAIR_CHOICES = ("none", "balanced", "resample", "guidance", "guidance-batch", "ratio")
 
@@ -443,12 +445,14 @@ def _diffusion(args: argparse.Namespace) -> None:
     elif args.fair != "none":
         from replab.fairness.sample import fair_sample_grid
 
+        check_file_out(args.out, "--out", IMAGE_SUFFIXES)
         guidance = _guidance(args, sample.run_guidance(args.run))
         path = fair_sample_grid(args.run, args.n, args.out, args.fair, args.target, args.probe, guidance, args.seed,
                                 args.guide_probe, args.guide_scale, _guide_window(args.guide_window),
                                 ratio=_audit_config(args).ratio)  # fmt: skip
         print(f"samples: {path} (what the correction cost: {Path(path).with_suffix('.json')})")
     else:
+        check_file_out(args.out, "--out", IMAGE_SUFFIXES)
         guidance = _guidance(args, sample.run_guidance(args.run))
         print(f"samples: {sample.sample_grid(args.run, args.n, args.out, guidance=guidance, seed=args.seed)}")
 
@@ -528,9 +532,9 @@ def _quantum(args: argparse.Namespace) -> None:
     else:
         from replab.judge.tasks.quantum import humaneval as he
 
+        out = check_file_out(args.out, "--out") if args.out else None
         tasks = [t["task_id"] for t in he.load_humaneval(args.data)]
         official = he.official_passes(args.compare, tasks, args.variant) if args.compare else None
-        out = check_file_out(args.out, "--out") if args.out else None
         items = out.with_name(out.name + ".items.jsonl") if out else None  # each task as it finishes: resumable
         report = he.check_references(args.data, args.variant, args.timeout, items)
         disagreements = he.compare(report, official) if official is not None else None

@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from replab.core.config import apply_overrides, from_dict, load_config  # noqa: E402
 from replab.core.data import DataConfig  # noqa: E402
+from replab.core.paths import check_folder_out  # noqa: E402
 from replab.core.run import Run  # noqa: E402
 from replab.diffusion.evaluate import evaluate_fd, reference_fds  # noqa: E402
 from replab.diffusion.sample import run_guidance, sample_grid  # noqa: E402
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-steps", type=int, default=150, help="steps of the fresh DiT-DH")
     parser.add_argument("--cfg", type=float, default=None, help="CFG scale (default: the shipped run's, 5)")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = check_folder_out(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     print("== 1/3 the shipped RAE decoder and DiT-DH: reconstructions, class grid, FD-fmnist")
     shipped = _shipped(out, args.n, args.cfg)

@@ -40,6 +40,16 @@ def job_output(run: str | Path, job: str) -> Path:
     return Path(run) / "evals" / job
 
 
+def _check_place(path: Path, flag: str) -> None:
+    from replab.errors import ConfigError
+
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"{flag} {path}: {blocker} is a file, so no folder can be made there")
+    if inside_package(path):
+        raise ConfigError(f"{flag} {path}: inside the installed replab package; write outputs to your own folders")
+
+
 def check_file_out(path: str | Path, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
     """``path`` as a file a job may write (a report, a grid, a table), checked before the job starts: not a
     folder, no file in the way of its folder, not inside the package, and (with ``suffixes``) of a known kind."""
@@ -48,13 +58,21 @@ def check_file_out(path: str | Path, flag: str = "--out", suffixes: tuple[str, .
     path = Path(path)
     if path.is_dir():
         raise ConfigError(
-            f"{flag} {path}: a folder; give a file path (e.g. {path / ('report' + (suffixes or ('.json',))[0])})"
+            f"{flag} {path}: a folder; give a file path (e.g. {path / ('out' + (suffixes or ('.json',))[0])})"
         )
-    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise ConfigError(f"{flag} {path}: {blocker} is a file, so no folder can be made there")
-    if inside_package(path):
-        raise ConfigError(f"{flag} {path}: inside the installed replab package; write outputs to your own folders")
+    _check_place(path, flag)
     if suffixes and path.suffix.lower() not in suffixes:
         raise ConfigError(f"{flag} {path}: expected a {' or '.join(suffixes)} file")
+    return path
+
+
+def check_folder_out(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a folder a job may fill with several outputs (a report and its runs): not a file, no file in
+    the way, not inside the package."""
+    from replab.errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: a file, not a folder")
+    _check_place(path, flag)
     return path

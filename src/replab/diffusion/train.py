@@ -21,7 +21,7 @@ from replab.core.config import to_dict
 from replab.core.data import BatchOrder, read_index_list
 from replab.core.image_files import SkipLog
 from replab.core.loop import TrainLoop
-from replab.core.run import Run
+from replab.core.run import Run, check_out
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, autocast, start_training
 from replab.diffusion.latents import MemoryLatents, open_latent_source
 from replab.diffusion.models import STYLES, BlockStyle, DiT, build_dit
@@ -107,6 +107,8 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     config = _checked(config)
     defaults = DiffusionConfig()
     defaults.model = resolve_switches(defaults.model)
+    mutable = (*RESUMABLE_KEYS, "sample", "latents", "latents_cache", "model.grad_checkpoint")
+    check_out(out, "diffusion", to_dict(config), mutable, to_dict(defaults))  # before latents are encoded or cached
     device = start_training(tc)
     dist.init_from_env()
     rank, world = dist.rank(), dist.world_size()
@@ -123,7 +125,6 @@ def train_diffusion(config: DiffusionConfig, out: str | Path) -> Path:
     micro = tc.batch_size // tc.grad_accum  # global micro-batch
     share = micro // world
     order = BatchOrder(len(keep) if keep is not None else len(source), micro, tc.seed)
-    mutable = (*RESUMABLE_KEYS, "sample", "latents", "latents_cache", "model.grad_checkpoint")
     with Run(out, to_dict(config), kind="diffusion", mutable=mutable, defaults=to_dict(defaults)) as run:
         loop = TrainLoop(
             run, tc, {"model": model, "ema": ema}, {"model": optimizer}, {"draws": draws},

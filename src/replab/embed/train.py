@@ -17,7 +17,7 @@ from replab.core.config import to_dict
 from replab.core.data import BatchOrder
 from replab.core.layers import use_cpu_linears
 from replab.core.loop import TrainLoop
-from replab.core.run import Run
+from replab.core.run import Run, check_out
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, start_training
 from replab.embed.data import Triplet, load_triplets_jsonl, load_wordnet, split_wordnet, wordnet_triplets
 from replab.embed.lora_forward import fuse_lora_linears
@@ -122,6 +122,7 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
     world = dist.world_size() if dist.init_from_env() else 1
     if tc.batch_size % world:
         raise ConfigError(f"train.batch_size={tc.batch_size} must divide by the {world} processes")
+    check_out(out, "embed", to_dict(config), RESUMABLE_KEYS, to_dict(EmbedConfig()))  # before the slow model load
     start_training(tc)
     random.seed(tc.seed)
     triplets = triplets if triplets is not None else load_training_triplets(config.data)

@@ -38,8 +38,12 @@ def load_data(path: str | Path) -> list[DitingItem]:
     if path.read_text(encoding="utf-8").lstrip().startswith("["):
         from replab.judge.tasks.labelstudio import load_labelstudio
 
-        return load_labelstudio(path)
-    return load_items(path)
+        items = load_labelstudio(path)
+    else:
+        items = load_items(path)
+    if not items:
+        raise DataError(f"{path}: holds no items")
+    return items
 
 
 def make_backend(spec: str, base_url: str | None = None, concurrency: int = 8,
