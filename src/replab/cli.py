@@ -536,10 +536,11 @@ def _quantum(args: argparse.Namespace) -> None:
         tasks = [t["task_id"] for t in he.load_humaneval(args.data)]
         official = he.official_passes(args.compare, tasks, args.variant) if args.compare else None
         items = out.with_name(out.name + ".items.jsonl") if out else None  # each task as it finishes: resumable
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
         report = he.check_references(args.data, args.variant, args.timeout, items)
         disagreements = he.compare(report, official) if official is not None else None
         if out:
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({**report, "disagreements": disagreements}, indent=1))
         print(he.summary_text(report, disagreements, official) + (f"\nreport: {args.out}" if args.out else ""))
 

@@ -10,9 +10,10 @@
 Resuming is rerunning the same command on the same folder. Before anything is written, ``check_out``
 refuses: a folder that holds a run of another kind, or of another config in anything but the keys a job
 declares safe to change (such as the number of steps), naming the keys that differ; a file; a folder of
-other files; and a folder inside another run (except the run's own ``evals/``, and the sub-runs a job
-makes inside its own open Run). A job that fails before it has produced anything leaves no trace: the
-folder it created is removed, or the config of the run it resumed is put back.
+other files; and a folder inside the ``checkpoints/`` or ``artifacts/`` of another run, which that run
+writes (runs made on a run live beside those: ``evals/``, ``scores/``, a job's own sub-runs). A job that
+fails before it has produced anything leaves no trace: the folder it created is removed, or the config
+of the run it resumed is put back.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from replab.core.progress import progress_bar
 from replab.errors import CheckpointError, ConfigError
 
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
-_OPEN: set[Path] = set()  # the folders of the Runs open in this process: a job's sub-runs may lie inside them
+OWNED = ("checkpoints", "artifacts")  # the folders of a run that the run itself writes
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -86,10 +87,10 @@ def check_out(
     if any(p.exists() and not p.is_dir() for p in folder.parents):
         raise ConfigError(f"{folder}: a part of this path is a file, so it cannot be a run folder")
     outer = _enclosing_run(folder)
-    if outer is not None and outer not in _OPEN and "evals" not in folder.resolve().relative_to(outer).parts[:1]:
+    if outer is not None and folder.resolve().relative_to(outer).parts[0] in OWNED:
         raise ConfigError(
-            f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run); give a folder outside it "
-            f"(evaluations of that run go under {outer / 'evals'})"
+            f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run), in a folder that run writes; "
+            f"give a folder outside its {' and '.join(f'{o}/' for o in OWNED)} (evaluations go under {outer / 'evals'})"
         )
     path = folder / "config.yaml"
     if not path.exists():
@@ -143,13 +144,13 @@ class Run:
         self.is_main = dist.is_main()
         # ``defaults``: a setting added after a run was saved reads as its default there, so old runs resume
         check_out(self.folder, kind, self.config, mutable, defaults)
+        dist.barrier()  # under torchrun every rank has checked the folder before the main one writes in it
         self._started_ns = time.time_ns()
         self._created = _first_missing(self.folder)  # removed again if the job fails before producing anything
         config_path = self.folder / "config.yaml"
         self._saved_config = config_path.read_bytes() if config_path.exists() else None
         if self.is_main:
             self._write_config()
-        _OPEN.add(self.folder.resolve())
         self.board = Board(self.folder, {"kind": kind, **self.config}) if self.is_main and board_enabled() else None
         self.tracker = None
         if track_footprint and self.is_main:
@@ -265,7 +266,6 @@ class Run:
 
     def close(self) -> None:
         """Flush and close the event files and the footprint; the folder is complete when this returns."""
-        _OPEN.discard(self.folder.resolve())
         if self.board is not None:
             self.board.close(self.artifacts)
             self.board = None
@@ -285,7 +285,6 @@ class Run:
     def abandon(self) -> None:
         """Undo this session's traces, which are only its config and empty folders (``produced_anything`` is
         False): remove the folders it created, or put back the config of the run it was resuming."""
-        _OPEN.discard(self.folder.resolve())
         if self.board is not None:
             self.board.discard()
             self.board = None

@@ -81,14 +81,7 @@ async def run_items(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.jsonl"
     done = read_results(path, quarantine)
-    todo, seen = [], {item_id for item_id, record in done.items() if not record.get("error")}
-    for item in list(items)[:limit]:
-        if "id" not in item:
-            raise DataError(f"an item has no 'id': {str(item)[:80]}")
-        if item["id"] in seen:
-            continue
-        seen.add(item["id"])
-        todo.append(item)
+    todo = _still_to_do(items, done, limit)
     bar = progress_bar(len(done) + len(todo), desc, unit="item", initial=len(done))
     health = health if health is not None else ServerHealth()
     watch_health(health)  # this coroutine's context, copied into every task it starts
@@ -119,29 +112,55 @@ async def run_items(
                 if on_record:
                     on_record(record)
 
-        async def show_health() -> None:  # the bar says what the server does even while no item finishes
-            while True:
-                await asyncio.sleep(1.0)
-                if health.postfix():
-                    bar.set_postfix(health.postfix())
-
-        ticker = asyncio.create_task(show_health())
-        tasks = [asyncio.create_task(one(item)) for item in todo]
+        ticker = asyncio.create_task(_show_health(bar, health))
         try:
-            if tasks:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            stalled = next((t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+            failure = await _first_failure([asyncio.create_task(one(item)) for item in todo])
         finally:
             ticker.cancel()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(ticker, *tasks, return_exceptions=True)
+            await asyncio.gather(ticker, return_exceptions=True)
             bar.close()
-    if stalled is not None:
-        if isinstance(stalled, ServerStalled):
-            finished = sum(1 for record in done.values() if not record.get("error"))
-            raise ServerStalled(
-                f"{stalled}; stopped, {finished} items finished and saved in {path}: rerun the same command to resume"
-            )
-        raise stalled
+    if failure is not None:
+        raise _explained(failure, done, path)
     return done
+
+
+def _explained(failure: BaseException, done: dict[str, dict[str, Any]], path: Path) -> BaseException:
+    if not isinstance(failure, ServerStalled):
+        return failure
+    finished = sum(1 for record in done.values() if not record.get("error"))
+    return ServerStalled(
+        f"{failure}; stopped, {finished} items finished and saved in {path}: rerun the same command to resume"
+    )
+
+
+async def _show_health(bar, health: ServerHealth) -> None:
+    """The bar says what the server does even while no item finishes."""
+    while True:
+        await asyncio.sleep(1.0)
+        if health.postfix():
+            bar.set_postfix(health.postfix())
+
+
+def _still_to_do(items: Iterable[dict[str, Any]], done: dict[str, dict[str, Any]], limit: int | None) -> list:
+    """The items (the first ``limit``) not yet finished without an error, each id once."""
+    todo, seen = [], {item_id for item_id, record in done.items() if not record.get("error")}
+    for item in list(items)[:limit]:
+        if "id" not in item:
+            raise DataError(f"an item has no 'id': {str(item)[:80]}")
+        if item["id"] in seen:
+            continue
+        seen.add(item["id"])
+        todo.append(item)
+    return todo
+
+
+async def _first_failure(tasks: list[asyncio.Task]) -> BaseException | None:
+    """Wait for every task, or for the first one that raises; then cancel the rest and return that exception."""
+    try:
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        return next((t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
