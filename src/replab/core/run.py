@@ -78,10 +78,16 @@ def check_out(
     config: dict[str, Any],
     mutable: Iterable[str] = (),
     defaults: dict[str, Any] | None = None,
+    config_only: bool = False,
 ) -> None:
     """Refuse ``folder`` as the Run of a ``kind`` job with ``config`` (see the module's docstring), writing
-    nothing. A Run calls it first; a job may call it earlier, before its slow setup."""
+    nothing. A Run calls it first; a job may call it earlier, before its slow setup. ``config_only``: compare
+    with a saved config only (the folder's other checks are the main process's)."""
     folder = Path(folder)
+    if config_only:
+        if (folder / "config.yaml").is_file():
+            _compare_config(folder, kind, config, mutable, defaults)
+        return
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder} is a file, not a run folder; give a folder")
     if any(p.exists() and not p.is_dir() for p in folder.parents):
@@ -92,11 +98,17 @@ def check_out(
             f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run), in a folder that run writes; "
             f"give a folder outside its {' and '.join(f'{o}/' for o in OWNED)} (evaluations go under {outer / 'evals'})"
         )
-    path = folder / "config.yaml"
-    if not path.exists():
+    if not (folder / "config.yaml").exists():
         if folder.is_dir() and any(folder.iterdir()):
             raise ConfigError(f"{folder} holds files but no replab run (no config.yaml); give a new or empty folder")
         return
+    _compare_config(folder, kind, config, mutable, defaults)
+
+
+def _compare_config(
+    folder: Path, kind: str, config: dict[str, Any], mutable: Iterable[str], defaults: dict[str, Any] | None
+) -> None:
+    path = folder / "config.yaml"
     try:
         saved = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -143,8 +155,8 @@ class Run:
         self.keep_checkpoints = keep_checkpoints
         self.is_main = dist.is_main()
         # ``defaults``: a setting added after a run was saved reads as its default there, so old runs resume
-        check_out(self.folder, kind, self.config, mutable, defaults)
-        dist.barrier()  # under torchrun every rank has checked the folder before the main one writes in it
+        # the other ranks of a torchrun job check only the saved config: the main rank may be creating the folder
+        check_out(self.folder, kind, self.config, mutable, defaults, config_only=not self.is_main)
         self._started_ns = time.time_ns()
         self._created = _first_missing(self.folder)  # removed again if the job fails before producing anything
         config_path = self.folder / "config.yaml"

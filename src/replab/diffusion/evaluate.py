@@ -13,6 +13,7 @@ from replab.core import dist
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, load_images
 from replab.core.paths import job_output
+from replab.core.real_features import accuracy_from_features, real_features
 from replab.core.run import Run
 from replab.core.train import default_device
 from replab.diffusion.sample import generate, load_diffusion, load_guide, resolve_rae
@@ -73,7 +74,7 @@ def format_results(results: dict) -> str:
 def _scores(images: torch.Tensor, test, labels: torch.Tensor | None, features: str) -> dict:
     net, _ = load_feature_net()
     real_images = test.float(slice(0, min(len(test), 10000)))
-    fake, real = extract_features(net, images), extract_features(net, real_images)
+    fake, real = extract_features(net, images), real_features(net, real_images)
     results = {FEATURE_LABEL: frechet_from_features(real, fake), "features": FEATURE_NETWORKS["fd-fmnist"]}
     precision, recall = precision_recall(real[: min(len(images), 5000)], fake[:5000])
     results.update(precision=precision, recall=recall)
@@ -84,7 +85,7 @@ def _scores(images: torch.Tensor, test, labels: torch.Tensor | None, features: s
         results["fid_library"] = f"{library} (Inception-v3, literature FID)"
     if labels is not None:
         accuracy = classify_accuracy(net, images, labels)
-        real_accuracy = classify_accuracy(net, test.float(), test.labels)
+        real_accuracy = accuracy_from_features(net, real_features(net, test.float()), test.labels)
         results.update(class_accuracy=accuracy, real_test_accuracy=real_accuracy,
                        class_accuracy_ratio=accuracy / real_accuracy)  # fmt: skip
     return results
@@ -94,7 +95,7 @@ def reference_fds(data_config, n: int = 2000, seed: int = 0) -> dict:
     """Baselines beside a model's FD: a Gaussian fitted to training pixels, and real training images (the floor)."""
     train, test = load_images(data_config, "train"), load_images(data_config, "test")
     net, _ = load_feature_net()
-    real = extract_features(net, test.float(slice(0, min(len(test), 10000))))
+    real = real_features(net, test.float(slice(0, min(len(test), 10000))))
     pixels = train.float().flatten(1).double().numpy()
     rng = np.random.default_rng(seed)
     mean, cov = pixels.mean(0), np.cov(pixels, rowvar=False)

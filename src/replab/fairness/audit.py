@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from replab.core.paths import job_output
+from replab.core.real_features import real_features
 from replab.core.run import Run
 from replab.diffusion.sample import load_diffusion, resolve_rae
 from replab.diffusion.samplers import GuidanceConfig
@@ -66,7 +67,7 @@ class AuditConfig:
 def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
     """FD-fmnist of all samples against the real test split (balanced in tone by construction)."""
     net, _ = load_feature_net()
-    return frechet_from_features(extract_features(net, real), extract_features(net, images))
+    return frechet_from_features(real_features(net, real), extract_features(net, images))
 
 
 def matched_fd(images: torch.Tensor, groups: np.ndarray, real: torch.Tensor, real_groups: np.ndarray,
@@ -75,6 +76,7 @@ def matched_fd(images: torch.Tensor, groups: np.ndarray, real: torch.Tensor, rea
     group's), None for a group with fewer than 2 samples."""
     net, _ = load_feature_net()
     counts = [int((groups == g).sum()) for g in range(k)]
+    reference = real_features(net, real)
     matched = min((c for c in counts if c > 0), default=0)
     out: list[float | None] = []
     for g in range(k):
@@ -82,7 +84,7 @@ def matched_fd(images: torch.Tensor, groups: np.ndarray, real: torch.Tensor, rea
             out.append(None)
             continue
         fake = extract_features(net, images[torch.from_numpy(np.flatnonzero(groups == g)[:matched])])
-        ref = extract_features(net, real[torch.from_numpy(np.flatnonzero(real_groups == g))])
+        ref = reference[np.flatnonzero(real_groups == g)]
         out.append(frechet_from_features(ref, fake))
     return out
 
