@@ -166,8 +166,25 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+_DECODED: dict[tuple[str, int, int], np.ndarray] = {}  # IDX files already decoded by this process
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) into an array; a malformed file is named in the error."""
+    """Read an IDX file (optionally gzipped) into a read-only array; a malformed file is named in the error.
+    A file read before by this process, unchanged since (size and mtime), is not decompressed again."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DECODED:
+        if len(_DECODED) >= 4:  # a data set's two splits, images and labels: about 55 MB for Fashion-MNIST
+            _DECODED.pop(next(iter(_DECODED)))
+        _DECODED[key] = _decode_idx(path)
+    return _DECODED[key]
+
+
+def _decode_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
