@@ -103,7 +103,7 @@ def _train_command(out, encoder, steps):
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_local_vit, tmp_path):
     env = {**os.environ, "REPLAB_NO_PROGRESS": "1"}
-    steps = 40
+    steps = 16  # the first checkpoint (step 4) is 12 steps, about 3 s, before the end: time to kill it
     subprocess.run(_train_command(tmp_path / "whole", tiny_local_vit, steps), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"

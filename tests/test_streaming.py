@@ -127,7 +127,7 @@ def test_dit_trains_online_and_cached_and_cache_resumes(rae_run, tmp_path):
 
 def _dit_command(rae, out):
     code = "from tests.streaming_helpers import train_streaming_dit; train_streaming_dit(*__import__('sys').argv[1:])"
-    return [sys.executable, "-c", code, str(rae), str(out), "online", "train.steps=30", "train.ckpt_every=3"]
+    return [sys.executable, "-c", code, str(rae), str(out), "online", "train.steps=12", "train.ckpt_every=3"]
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_streaming_run(rae_run, tmp_path):
@@ -142,9 +142,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_streaming_run(rae_run, tmp_
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its DataLoader workers
     proc.wait()
-    assert sorted(p.name for p in (killed / "checkpoints").glob("step_*[0-9]"))[-1] != "step_00000030"
+    assert sorted(p.name for p in (killed / "checkpoints").glob("step_*[0-9]"))[-1] != "step_00000012"
     subprocess.run(_dit_command(rae_run, killed), check=True, env=env, cwd=cwd, capture_output=True)
-    final = "checkpoints/step_00000030/model.safetensors"
+    final = "checkpoints/step_00000012/model.safetensors"
     whole, resumed = load_file(str(tmp_path / "whole" / final)), load_file(str(killed / final))
     for key in whole:
         assert torch.equal(whole[key], resumed[key]), key

@@ -71,8 +71,28 @@ def parse_data_line(line: str, pos: str) -> Synset:
     return Synset(f"{pos}{offset}", lemmas, definition, examples, hypernyms)
 
 
+_PARSED: dict[tuple, list[Synset]] = {}  # WordNet folders already parsed by this process
+
+
 def load_wordnet(folder: str | Path | None = None) -> list[Synset]:
+    """Every synset with a definition; a folder parsed before by this process, unchanged since, is not parsed
+    again (a new list is returned each time)."""
     folder = Path(folder) if folder else wordnet_dir()
+    stamps = []
+    for name in POS_FILES.values():
+        try:
+            stat = (folder / name).stat()
+        except OSError as exc:
+            raise DataError(f"{folder / name}: cannot read WordNet ({exc})") from exc
+        stamps.append((str((folder / name).resolve()), stat.st_size, stat.st_mtime_ns))
+    key = tuple(stamps)
+    if key not in _PARSED:
+        _PARSED.clear()
+        _PARSED[key] = _parse_wordnet(folder)
+    return list(_PARSED[key])
+
+
+def _parse_wordnet(folder: Path) -> list[Synset]:
     synsets = []
     for pos, name in POS_FILES.items():
         path = folder / name

@@ -38,6 +38,7 @@ class TinyLMConfig:
     batch_size: int = 32
     lr: float = 2e-3
     checkpoints: list[int] = field(default_factory=lambda: [0, 100, 400, 1200])  # steps to keep as bases
+    corpus_lines: int = 0  # pre-train (tokenizer too) on the first N shuffled training lines; 0: all of them
 
 
 @dataclass
@@ -63,6 +64,7 @@ def pretrain_tiny_lm(config: TinyLMConfig, texts: list[str], out: Path, seed: in
     folders = {s: out / f"tiny-step{s}" for s in config.checkpoints}
     if all((f / "config.json").exists() for f in folders.values()):
         return folders
+    texts = texts[: config.corpus_lines] if config.corpus_lines > 0 else texts
     tokenizer = train_tokenizer(texts, config.vocab)
     torch.manual_seed(seed)
     model = tiny_llama(tokenizer, config.width, config.depth, config.heads)
@@ -123,7 +125,7 @@ def run_grsl(config: GRSLConfig, out: str | Path) -> str:
 
     setup_threads(config.threads)
     out = Path(out)
-    with Run(out, {"grsl": _plain(config)}, kind="grsl") as run:
+    with Run(out, {"grsl": _plain(config)}, kind="grsl", defaults={"grsl": _plain(GRSLConfig())}) as run:
         splits: WordNetSplits = split_wordnet(load_wordnet(), config.held_out, config.docs, config.seed)
         train_text = wordnet_text(splits.train)
         random.Random(config.seed).shuffle(train_text)

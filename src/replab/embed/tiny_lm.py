@@ -38,10 +38,9 @@ def tiny_llama(tokenizer, width: int, depth: int, heads: int, kv_heads: int | No
 
 def token_stream(tokenizer, texts: list[str]) -> torch.Tensor:
     """All texts as one id stream, each line closed by ``eos``."""
-    ids: list[int] = []
-    for line in texts:
-        ids += tokenizer(line, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return torch.tensor(ids)
+    eos = tokenizer.eos_token_id
+    lines = tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # one batched call: no per-line Python
+    return torch.tensor([token for line in lines for token in (*line, eos)])
 
 
 def lm_batches(stream: torch.Tensor, seq_len: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
