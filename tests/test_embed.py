@@ -317,8 +317,8 @@ def test_grsl_runs_end_to_end_on_tiny_bases(tmp_path):
 
     config = apply_overrides(GRSLConfig(), [
         "tiny.width=32", "tiny.depth=1", "tiny.heads=2", "tiny.vocab=400", "tiny.seq_len=16", "tiny.batch_size=4",
-        "tiny.checkpoints=[0,3,6,12]", "tiny.corpus_lines=3000", "smollm2=false", "contrastive_steps=2", "contrastive_batch_size=4",
-        "lora_r=4", "held_out=20", "docs=60", "perplexity_lines=10",
+        "tiny.checkpoints=[0,3,6,12]", "tiny.corpus_lines=3000", "smollm2=false", "contrastive_steps=2",
+        "contrastive_batch_size=4", "lora_r=4", "held_out=20", "docs=60", "perplexity_lines=10",
     ])  # fmt: skip
     table = run_grsl(config, tmp_path / "grsl")
     assert "Spearman" in table and (tmp_path / "grsl" / "grsl.png").exists()
