@@ -60,6 +60,12 @@ class FakeOpenAIServer:
                     return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0.05"})
                 if fate == "500":
                     return self._send(500, b'{"error": "boom"}')
+                if fate == "429ms":  # the wait in milliseconds, as the OpenAI API says it
+                    return self._send(429, b'{"error": "slow down"}', {"retry-after-ms": "300", "Retry-After": "0"})
+                if fate == "400retry":  # a status that is not transient, with the server's word that it is
+                    return self._send(400, b'{"error": "try again"}', {"x-should-retry": "true"})
+                if fate == "503final":  # a transient status, with the server's word that it is final
+                    return self._send(503, b'{"error": "gone"}', {"x-should-retry": "false"})
                 if fate == "timeout":
                     time.sleep(server.timeout_sleep_s)
                     return self._send(200, server.answer(body))

@@ -69,14 +69,19 @@ def test_inception_fid_hands_uint8_rgb_images_to_torch_fidelity(monkeypatch):
 
     seen = {}
 
-    def fake_calculate_metrics(input1, input2, fid, cuda, verbose):  # a fake torch-fidelity, for this test only
-        seen.update(first=input1[0], n=(len(input1), len(input2)), fid=fid)
-        return {"frechet_inception_distance": 12.5}
+    def fake_calculate_metrics(input1, input2, fid, kid, prc, kid_subset_size, cuda, verbose):  # a test fake only
+        seen.update(first=input1[0], n=(len(input1), len(input2)), fid=fid, asked=(kid, prc, kid_subset_size))
+        return {"frechet_inception_distance": 12.5, "kernel_inception_distance_mean": 0.01,
+                "kernel_inception_distance_std": 0.002, "precision": 0.7, "recall": 0.6}  # fmt: skip
 
     monkeypatch.setitem(sys.modules, "torch_fidelity", types.SimpleNamespace(calculate_metrics=fake_calculate_metrics))
     value, library = inception_fid(torch.ones(3, 1, 8, 8), torch.zeros(5, 1, 8, 8))
     assert (value, library) == (12.5, "torch-fidelity")
-    assert seen["n"] == (3, 5) and seen["fid"] is True
+    assert seen["n"] == (3, 5) and seen["fid"] is True and seen["asked"] == (True, True, 3)  # one pass, all three
+    from replab.metrics.inception import inception_metrics
+
+    metrics, _ = inception_metrics(torch.ones(3, 1, 8, 8), torch.zeros(5, 1, 8, 8))
+    assert metrics == {"FID": 12.5, "KID": 0.01, "KID_std": 0.002, "precision_inception": 0.7, "recall_inception": 0.6}
     assert seen["first"].dtype == torch.uint8 and seen["first"].shape == (3, 8, 8) and seen["first"].max() == 255
 
 

@@ -151,3 +151,56 @@ def test_a_finished_reference_audit_is_reused_only_when_sampled_alike(tmp_path):
     ]
     with pytest.raises(ConfigError, match="compare like with like"):
         _against_reference(folder, GuidanceConfig(cfg_scale=1.0), 200, 0, info, oracle, labels)
+
+
+def _wilson_by_hand(count, n, z=fm.Z95):
+    phat = count / n
+    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@pytest.mark.parametrize("count, n", [(0, 7), (3, 7), (7, 7), (1, 40), (57, 200), (500, 1000)])
+def test_wilson_is_scipys_and_the_formula_clopper_pearson_is_selectable(count, n):
+    from scipy import stats
+
+    ci = stats.binomtest(count, n).proportion_ci(0.95, method="wilson")
+    assert fm.wilson_interval(count, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    assert fm.wilson_interval(count, n) == pytest.approx(_wilson_by_hand(count, n), abs=1e-12)  # as before
+    exact = fm.proportion_interval(count, n, method="exact")
+    ci = stats.binomtest(count, n).proportion_ci(0.95, method="exact")
+    assert exact == pytest.approx((ci.low, ci.high), abs=1e-12)
+    low, high = fm.wilson_interval(count, n)
+    assert exact[1] - exact[0] >= high - low  # Clopper-Pearson: the wider, conservative one
+    with pytest.raises(ValueError, match="interval 'normal'"):
+        fm.proportion_interval(count, n, method="normal")
+
+
+def test_an_audit_can_ask_for_clopper_pearson():
+    from replab.fairness.frame import audit_samples
+
+    groups = np.array([0] * 3 + [1] * 17)
+    exact = audit_samples([0.5, 0.5], groups=groups, classes=np.zeros(20, int), interval="exact").to_dict()
+    wilson = audit_samples([0.5, 0.5], groups=groups, classes=np.zeros(20, int)).to_dict()
+    assert exact["auditor"]["interval"] == "exact" and wilson["auditor"]["interval"] == "wilson"
+    assert exact["auditor"]["share_ci"][0] == pytest.approx(fm.proportion_interval(3, 20, method="exact"))
+    assert exact["auditor"]["share_ci"][0][1] > wilson["auditor"]["share_ci"][0][1]
+    with pytest.raises(Exception, match="interval=normal"):
+        audit_samples([0.5, 0.5], groups=groups, interval="normal")
+
+
+def test_kappa_and_auroc_agree_with_independent_computations():
+    from scipy import stats
+
+    from replab.metrics.passk import auroc, cohen_kappa
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, 60), rng.integers(0, 2, 60)
+    observed, pa, pb = np.mean(a == b), a.mean(), b.mean()
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    assert cohen_kappa(a, b) == pytest.approx((observed - chance) / (1 - chance))
+    assert math.isnan(cohen_kappa([1, 1, 1], [1, 1, 1]))
+    scores, labels = rng.normal(size=50).round(1), rng.integers(0, 2, 50)  # rounded: ties count half
+    u = stats.mannwhitneyu(scores[labels == 1], scores[labels == 0]).statistic
+    assert auroc(scores, labels) == pytest.approx(u / ((labels == 1).sum() * (labels == 0).sum()))
+    assert math.isnan(auroc([0.2, 0.4], [1, 1]))

@@ -74,7 +74,8 @@ def test_audit_of_a_tiny_run(tiny_local_vit, tmp_path, capsys):
                  "--out", str(tmp_path / "audit")]) == 0  # fmt: skip
     report = json.loads((tmp_path / "audit" / "artifacts" / "audit.json").read_text())
     a = report["auditor"]
-    assert np.isclose(sum(a["p"]), 1) and len(a["wilson"]) == 2 and report["target"] == [0.5, 0.5]
+    assert np.isclose(sum(a["p"]), 1) and len(a["share_ci"]) == 2 and a["interval"] == "wilson"
+    assert report["target"] == [0.5, 0.5]
     assert (
         a["fairness_discrepancy"]["ci"][0] <= a["fairness_discrepancy"]["value"] <= a["fairness_discrepancy"]["ci"][1]
     )

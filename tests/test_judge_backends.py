@@ -107,3 +107,30 @@ def test_backend_strings():
 
     with pytest.raises(ConfigError, match="openai:<model>"):
         backend_from_string("anthropic")
+
+
+def test_retry_after_ms_is_honoured_before_retry_after():
+    with FakeOpenAIServer(plan=lambda n: "429ms" if n == 0 else "ok") as server:
+        _ask(OpenAIBackend("m", server.base_url, retry=RetryPolicy(base_delay_s=0.0, max_delay_s=0.0)), ["x"])
+    assert server.requests[1]["t"] - server.requests[0]["t"] >= 0.3  # retry-after-ms: 300, not Retry-After: 0
+
+
+def test_x_should_retry_overrides_the_status():
+    with FakeOpenAIServer(plan=lambda n: "400retry" if n == 0 else "ok") as server:
+        [response] = _ask(OpenAIBackend("m", server.base_url, retry=FAST), ["x"])
+    assert response.attempts == 2  # a 400 retried because the server said so
+    with FakeOpenAIServer(plan=lambda n: "503final") as server:
+        with pytest.raises(BackendError, match="answered HTTP 503"):
+            _ask(OpenAIBackend("m", server.base_url, retry=FAST), ["x"])
+    assert len(server.requests) == 1  # a 503 the server calls final is not retried
+
+
+def test_retry_delay_reads_each_form():
+    from replab.judge.backends import retry_delay, should_retry
+
+    assert retry_delay({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_delay({"retry-after": "2"}) == 2.0 and retry_delay({"retry-after": "600"}) == 60.0
+    assert retry_delay({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a date in the past
+    assert retry_delay({"retry-after": "soon"}) is None and retry_delay({}) is None
+    assert should_retry(429, {}) and not should_retry(400, {}) and should_retry(400, {"x-should-retry": "true"})
+    assert not should_retry(500, {"x-should-retry": "false"})

@@ -301,6 +301,8 @@ def _fairness_parser(verbs) -> None:
     p.add_argument("--rae", default=None, help="--images: the RAE run the probe reads (default: the probe's own)")
     p.add_argument("--probe", required=True, help="a probe folder (replab fairness probe) for the run's RAE")
     p.add_argument("--n", type=COUNT, default=None, help="--run: samples, class-balanced (default: 1000)")
+    p.add_argument("--interval", choices=["wilson", "exact"], default="wilson",
+                   help="a share's 95 %% interval: Wilson, or exact Clopper-Pearson for small groups")  # fmt: skip
     _add_fair(p)
     _add_guidance(p)
     p.add_argument("--seed", type=int, default=0)
@@ -351,7 +353,8 @@ def _audit_config(args: argparse.Namespace):
     job = AuditConfig(n=n, target=args.target, seed=args.seed, fair=args.fair,
                       guide_probe=args.guide_probe or "", guide_scale=args.guide_scale,
                       guide_window=_guide_window(args.guide_window),
-                      reference_run=getattr(args, "reference_run", None) or "")  # fmt: skip
+                      reference_run=getattr(args, "reference_run", None) or "",
+                      interval=getattr(args, "interval", "wilson"))  # fmt: skip
     job = apply_overrides(job, args.overrides)
     if job.ratio.power != "auto":
         job = dataclasses.replace(job, ratio=dataclasses.replace(job.ratio, power=float(job.ratio.power)))
@@ -606,7 +609,9 @@ def _fairness(args: argparse.Namespace) -> None:
             raise ConfigError("--images: corrections (--fair) and --reference-run need the generator; use --run")
         if args.n is not None:
             raise ConfigError("--images audits every image it is given; --n (samples to draw) goes with --run")
-        print(format_report(audit_images(args.images, args.probe, args.rae, args.target, args.out, seed=args.seed)))
+        report = audit_images(args.images, args.probe, args.rae, args.target, args.out, seed=args.seed,
+                              interval=args.interval)  # fmt: skip
+        print(format_report(report))
     else:
         from replab.diffusion.sample import run_guidance
         from replab.fairness.audit import audit

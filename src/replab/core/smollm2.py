@@ -39,7 +39,7 @@ def smollm2_folder() -> Path:
     if not (folder / "config.json").exists():
         gguf = gguf_path()
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # the weights are already dequantised to float32; only the "quantised" markers block saving
         model.hf_quantizer = None
         model.is_quantized = False
@@ -58,5 +58,5 @@ def load_smollm2(dtype=None):
 
     folder = smollm2_folder()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype or torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32).eval()
     return model, tokenizer

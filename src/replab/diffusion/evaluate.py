@@ -79,10 +79,13 @@ def _scores(images: torch.Tensor, test, labels: torch.Tensor | None, features: s
     precision, recall = precision_recall(real[: min(len(images), 5000)], fake[:5000])
     results.update(precision=precision, recall=recall)
     if features == "inception":
-        from replab.metrics.inception import inception_fid
+        from replab.metrics.inception import inception_metrics
 
-        results["FID"], library = inception_fid(images, real_images)
-        results["fid_library"] = f"{library} (Inception-v3, literature FID)"
+        found, library = inception_metrics(images, real_images)
+        results.update(found)
+        results["fid_library"] = (
+            f"{library} (Inception-v3, literature FID{', KID, precision/recall' * (len(found) > 1)})"
+        )
     if labels is not None:
         accuracy = classify_accuracy(net, images, labels)
         real_accuracy = accuracy_from_features(net, real_features(net, test.float()), test.labels)

@@ -5,7 +5,8 @@ own accumulation does the same work in place.
 
 The parameters, their names and the saved adapter stay peft's; peft's own forward runs wherever this
 one does not apply (merged or disabled adapters, several active adapters, DoRA and other variants, LoRA
-biases, mixed-adapter batches, a base layer that is not a plain ``nn.Linear``).
+biases, mixed-adapter batches, a base layer that is not a plain ``nn.Linear``, and a peft release that lacks
+the internals read here: ``lora_variant`` and ``_cast_input_dtype``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ def _peft_linear() -> type:
 
 def _single_adapter(layer) -> str | None:
     """The one plain-LoRA adapter this layer can run fused, else None."""
+    variants = getattr(layer, "lora_variant", None)  # peft's own internals: absent in older releases
+    if not isinstance(variants, dict) or not callable(getattr(layer, "_cast_input_dtype", None)):
+        return None
     if layer.disable_adapters or layer.merged or not isinstance(layer.base_layer, torch.nn.Linear):
         return None
     names = [n for n in layer.active_adapters if n in layer.lora_A]
-    if len(names) != 1 or names[0] in layer.lora_variant or layer.lora_B[names[0]].bias is not None:
+    if len(names) != 1 or names[0] in variants or layer.lora_B[names[0]].bias is not None:
         return None
     return names[0]
 

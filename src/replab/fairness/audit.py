@@ -35,6 +35,7 @@ from replab.fairness.ratio import RatioOptions
 from replab.fairness.real_images import rae_data, rae_split, ratio_inputs, training_shares
 from replab.fairness.report import describe, format_report, plot_report, sample_grid
 from replab.fairness.sample import FAIR_MODES, fair_generate
+from replab.metrics.fairness import INTERVALS
 from replab.metrics.features import extract_features, load_feature_net
 from replab.metrics.frechet import frechet_from_features
 
@@ -55,6 +56,7 @@ class AuditConfig:
     guide_scale: float = 8.0
     guide_window: tuple[float, float] = (0.0, 0.9)
     reference_run: str = ""
+    interval: str = "wilson"  # a share's interval: wilson, or exact (Clopper–Pearson) for small groups
     ratio: RatioOptions = field(default_factory=RatioOptions)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,8 @@ class AuditConfig:
             raise ConfigError(f"fair={self.fair}: expected one of {', '.join(FAIR_MODES)}")
         if self.n < 1:
             raise ConfigError(f"n={self.n}: expected at least one sample")
+        if self.interval not in INTERVALS:
+            raise ConfigError(f"interval={self.interval}: expected one of {', '.join(INTERVALS)}")
 
 
 def overall_fd(images: torch.Tensor, real: torch.Tensor) -> float:
@@ -90,7 +94,7 @@ def matched_fd(images: torch.Tensor, groups: np.ndarray, real: torch.Tensor, rea
 
 
 def sample_report(images, labels, probe, info, rae, goal: np.ndarray, n_boot: int, seed: int,
-                  rae_run) -> tuple[dict, np.ndarray]:  # fmt: skip
+                  rae_run, interval: str = "wilson") -> tuple[dict, np.ndarray]:  # fmt: skip
     """Everything the audit says that needs only the samples (and their class labels, when known): the probe's
     and the auditor's readings through ``audit_samples``, and FD-fmnist overall and per group; with the groups
     each sample is shown in (the auditor's, else the probe's)."""
@@ -101,7 +105,7 @@ def sample_report(images, labels, probe, info, rae, goal: np.ndarray, n_boot: in
     oracle = auditor_groups(attribute, images, labels, info) if has_auditor(info) else None
     frame = audit_samples(goal, groups=oracle, posteriors=post, held_out=held_out_pairs(info),
                           classes=None if labels is None else labels.numpy(), names=info["groups"], n_boot=n_boot,
-                          seed=seed)  # fmt: skip
+                          seed=seed, interval=interval)  # fmt: skip
     report = frame.to_dict()
     if rae_data(rae_run).source != "fmnist":
         report.setdefault("absent", {})["fd_fmnist"] = "FD-fmnist reads Fashion-MNIST-shaped images"
@@ -139,7 +143,8 @@ def audit(
     steering = load_probe(job.guide_probe, rae_run)[0] if job.guide_probe else None  # checked before the Run
     if job.reference_run and not has_auditor(info):
         raise ConfigError(f"--reference-run: the per-class test counts auditor groups; {attribute} has no auditor")
-    with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit") as run:
+    defaults = {"interval": AuditConfig.interval}  # settings added since earlier audits were written
+    with Run(out or job_output(run_folder, "fairness"), settings, kind="fairness-audit", defaults=defaults) as run:
         with run.phase("sample"):
             real = (ratio_inputs(attribute, info, config, rae_run, Path(run_folder), goal, job.seed, job.ratio)
                     if job.fair == "ratio" else None)  # fmt: skip
@@ -150,7 +155,8 @@ def audit(
                                                  ratio=job.ratio)  # fmt: skip
             run.add_units("images", job.n)
         with run.phase("audit"):
-            report, shown = sample_report(images, labels, probe, info, rae, goal, job.n_boot, job.seed, rae_run)
+            report, shown = sample_report(images, labels, probe, info, rae, goal, job.n_boot, job.seed, rae_run,
+                                          job.interval)  # fmt: skip
             if "assigned" in cost:  # guidance: how often the auditor agrees with the group each sample was steered to
                 cost["hit_rate"] = float((shown == np.array(cost.pop("assigned"))).mean())
         if job.reference_run and labels is not None:

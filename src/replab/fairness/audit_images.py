@@ -12,12 +12,13 @@ from pathlib import Path
 
 from replab import ASSETS
 from replab.core.run import Run
-from replab.errors import DataError
+from replab.errors import ConfigError, DataError
 from replab.fairness.audit import sample_report, write_audit
 from replab.fairness.auditor import read_target
 from replab.fairness.probe import PROBE_INFO, load_probe
 from replab.fairness.real_images import rae_data
 from replab.fairness.sample_sets import check_shape, load_sample_set
+from replab.metrics.fairness import INTERVALS
 from replab.rae.latent_cache import latents_fingerprint
 from replab.rae.model import load_rae
 
@@ -56,9 +57,12 @@ def audit_images(
     out: str | Path | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    interval: str = "wilson",
 ) -> dict:
     """Audit the sample set at ``images_path`` with a probe (and the pixel-rule auditor where the attribute
     has one); writes the audit Run at ``out`` (default ``./runs/<name>-fairness``) after every input is checked."""
+    if interval not in INTERVALS:
+        raise ConfigError(f"interval={interval}: expected one of {', '.join(INTERVALS)}")
     images, labels = load_sample_set(images_path)
     rae_run = probe_rae(probe_folder, rae)
     probe, info = load_probe(probe_folder, rae_run)
@@ -69,11 +73,12 @@ def audit_images(
         raise DataError(f"{images_path}: class labels must be 0…9 (found {int(labels.max())})")
     rae_model, _ = load_rae(rae_run)
     settings = {"images": str(images_path), "probe": str(probe_folder), "rae": str(rae_run), "n": len(images),
-                "target": goal.tolist(), "seed": seed}  # fmt: skip
+                "target": goal.tolist(), "seed": seed, "interval": interval}  # fmt: skip
     folder = Path(out) if out else Path("runs") / f"{Path(images_path).stem}-fairness"
-    with Run(folder, settings, kind="fairness-audit") as run:
+    with Run(folder, settings, kind="fairness-audit", defaults={"interval": "wilson"}) as run:
         with run.phase("audit"):
-            report, shown = sample_report(images, labels, probe, info, rae_model, goal, n_boot, seed, rae_run)
+            report, shown = sample_report(images, labels, probe, info, rae_model, goal, n_boot, seed, rae_run,
+                                          interval)  # fmt: skip
         report.update(attribute=attribute, groups=names, target=goal.tolist(), n=len(images), fair="none",
                       source={"images": str(images_path)})  # fmt: skip
         report["absent"] = {**ABSENT, **report.get("absent", {})}

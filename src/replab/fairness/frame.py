@@ -22,11 +22,15 @@ from replab.metrics import fairness as fm
 AMBIGUOUS = 0.6  # a probe posterior whose largest entry is below this counts as ambiguous
 
 
-def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, seed: int) -> dict:
-    """Shares with Wilson intervals and the scalar metrics with bootstrap intervals, for hard group labels."""
+def distribution_report(groups: np.ndarray, target: np.ndarray, n_boot: int, seed: int,
+                        interval: str = "wilson") -> dict:  # fmt: skip
+    """Shares with their intervals (``interval``: Wilson, or exact Clopper–Pearson) and the scalar metrics with
+    bootstrap intervals, for hard group labels."""
     k, n = len(target), len(groups)
     p = fm.group_distribution(groups, k)
-    out = {"p": p.tolist(), "wilson": [fm.wilson_interval(int(c), n) for c in np.bincount(groups, minlength=k)]}
+    counts = np.bincount(groups, minlength=k)
+    out = {"p": p.tolist(), "interval": interval,
+           "share_ci": [fm.proportion_interval(int(c), n, method=interval) for c in counts]}  # fmt: skip
     for name, fn in _scalars(target).items():
 
         def metric(g: np.ndarray, fn=fn) -> float:
@@ -54,14 +58,16 @@ def class_counts(groups: np.ndarray, classes: np.ndarray) -> dict[int, tuple[int
     return {int(c): (int((groups[classes == c] == 0).sum()), int((classes == c).sum())) for c in np.unique(classes)}
 
 
-def per_class_shares(groups: np.ndarray, classes: np.ndarray, target: np.ndarray, level: float = 0.95) -> list[dict]:
-    """Each class's share of group 0 (the minority of the skew presets) with a Bonferroni-adjusted Wilson
-    interval over the classes; ``flagged`` when it excludes the target's share (a per-class skew detector)."""
+def per_class_shares(groups: np.ndarray, classes: np.ndarray, target: np.ndarray, level: float = 0.95,
+                     interval: str = "wilson") -> list[dict]:  # fmt: skip
+    """Each class's share of group 0 (the minority of the skew presets) with a Bonferroni-adjusted interval over
+    the classes (Wilson, or exact Clopper–Pearson); ``flagged`` when it excludes the target's share (a per-class
+    skew detector)."""
     counts = class_counts(groups, classes)
-    z = float(norm.ppf(1 - (1 - level) / (2 * len(counts))))
+    adjusted = 1 - (1 - level) / len(counts)
     rows = []
     for c, (count, n) in counts.items():
-        low, high = fm.wilson_interval(count, n, z)
+        low, high = fm.proportion_interval(count, n, adjusted, interval)
         rows.append({"class": c, "n": n, "count": count, "share": count / n, "ci": [low, high],
                      "flagged": not low <= target[0] <= high})  # fmt: skip
     return rows
@@ -134,10 +140,14 @@ def audit_samples(
     names: Sequence[str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    interval: str = "wilson",
 ) -> AuditReport:
     """Audit one sample set against ``target`` (K shares). ``groups``: exact group labels ``[N]``; ``posteriors``:
     a probe's ``[N, K]``; ``held_out``: that probe's (true, predicted) groups on held-out real images, for the
-    error-corrected interval; ``classes``: each sample's class, for the per-class table (of group 0's share)."""
+    error-corrected interval; ``classes``: each sample's class, for the per-class table (of group 0's share);
+    ``interval``: how a share's interval is made, ``wilson`` or ``exact`` (Clopper–Pearson)."""
+    if interval not in fm.INTERVALS:
+        raise ConfigError(f"interval={interval}: expected one of {', '.join(fm.INTERVALS)}")
     target = np.asarray(target, float)
     k = len(target)
     if groups is None and posteriors is None:
@@ -146,8 +156,8 @@ def audit_samples(
     if groups is not None and posteriors is not None and len(posteriors) != n:
         raise ConfigError(f"audit_samples: {n} groups but {len(posteriors)} posteriors")
     names = list(names) if names is not None else [str(g) for g in range(k)]
-    auditor = distribution_report(np.asarray(groups), target, n_boot, seed) if groups is not None else None
-    probe = _probe_readings(posteriors, held_out, target, n_boot, seed) if posteriors is not None else {}
+    auditor = distribution_report(np.asarray(groups), target, n_boot, seed, interval) if groups is not None else None
+    probe = _probe_readings(posteriors, held_out, target, n_boot, seed, interval) if posteriors is not None else {}
     reading, shares = _best_reading(auditor, probe)
     predicted = np.asarray(posteriors).argmax(1) if posteriors is not None else None
     if groups is not None and predicted is not None:
@@ -161,18 +171,18 @@ def audit_samples(
                 row["precision"] = hit / max(1, int((predicted == g).sum()))
                 row["recall"] = hit / max(1, row["n"])
     exact = groups if groups is not None else predicted
-    by_class = per_class_shares(exact, np.asarray(classes), target) if classes is not None else None
+    by_class = per_class_shares(exact, np.asarray(classes), target, interval=interval) if classes is not None else None
     return AuditReport(names, target, n, reading, shares, auditor, probe, rows, by_class)
 
 
-def _probe_readings(posteriors, held_out, target: np.ndarray, n_boot: int, seed: int) -> dict:
+def _probe_readings(posteriors, held_out, target: np.ndarray, n_boot: int, seed: int, interval: str) -> dict:
     post = np.asarray(posteriors)
     k = len(target)
     if post.ndim != 2 or post.shape[1] != k:
         raise ConfigError(f"audit_samples: posteriors of shape {post.shape}, expected [N, {k}]")
     predicted = post.argmax(1)
     out = {
-        "probe_hard": distribution_report(predicted, target, n_boot, seed),
+        "probe_hard": distribution_report(predicted, target, n_boot, seed, interval),
         "probe_soft": fm.group_distribution(post, k).tolist(),
         "ambiguous_share": float((post.max(1) < AMBIGUOUS).mean()),
     }

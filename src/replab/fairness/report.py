@@ -39,16 +39,25 @@ def _heading(report: dict) -> str:
     return f"# Fairness audit: {report['attribute']} over {report['n']} samples{how}"
 
 
+INTERVAL_NAMES = {"wilson": "Wilson", "exact": "Clopper–Pearson"}
+
+
+def _interval_name(report: dict) -> str:
+    reading = report.get("auditor") or report.get("probe_hard") or {}
+    return INTERVAL_NAMES.get(reading.get("interval", "wilson"), "Wilson")
+
+
 def _group_table(report: dict) -> list[str]:
     a, corrected = report.get("auditor"), report.get("probe_corrected", {"refused": "no held-out pairs"})
-    lines = ["| group | target | auditor share (Wilson 95 %) | probe (hard) | probe (soft) | probe corrected (95 %) | "
-             "precision | recall | FD-fmnist, matched N |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"| group | target | auditor share ({_interval_name(report)} 95 %) | probe (hard) | probe (soft) | "
+             "probe corrected (95 %) | precision | recall | FD-fmnist, matched N |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for g, name in enumerate(report["groups"]):
         row = report["by_group"][g]
         cor = "refused" if "refused" in corrected else (
             f"{corrected['estimate'][g]:.3f} [{corrected['low'][g]:.3f}, {corrected['high'][g]:.3f}]")  # fmt: skip
         fd = f"{row['fd_fmnist_matched']:.2f}" if "fd_fmnist_matched" in row else "–"
-        share = f"{a['p'][g]:.3f} [{a['wilson'][g][0]:.3f}, {a['wilson'][g][1]:.3f}]" if a else "– (no auditor)"
+        share = f"{a['p'][g]:.3f} [{a['share_ci'][g][0]:.3f}, {a['share_ci'][g][1]:.3f}]" if a else "– (no auditor)"
         quality = " | ".join(f"{row[k]:.3f}" if k in row else "–" for k in ("precision", "recall"))
         lines.append(f"| {name} | {report['target'][g]:.3f} | {share} | {report['probe_hard']['p'][g]:.3f} | "
                      f"{report['probe_soft'][g]:.3f} | {cor} | {quality} | {fd} |")  # fmt: skip
@@ -77,8 +86,8 @@ def _summary(report: dict) -> list[str]:
     lines.append(f"{quality}; amplification p_gen / p_train {amplification}")
     if "by_class" in report:
         flagged = ", ".join(str(r["class"]) for r in report["by_class"] if r["flagged"]) or "none"
-        lines.append("classes flagged (Bonferroni-adjusted 95 % Wilson interval of the first group's share excludes "
-                     f"the target): {flagged}")  # fmt: skip
+        lines.append(f"classes flagged (Bonferroni-adjusted 95 % {_interval_name(report)} interval of the first "
+                     f"group's share excludes the target): {flagged}")  # fmt: skip
     if "by_class_vs_reference" in report:
         lines.append(_reference_flags(report))
     accuracy = report.get("probe_accuracy_on_samples")
@@ -103,7 +112,7 @@ def _class_table(report: dict) -> list[str]:
     versus = {r["class"]: r for r in report.get("by_class_vs_reference", [])}
     if not rows:
         return []
-    head = f"| class | {report['groups'][0]} share (Bonferroni Wilson) | flagged vs target |"
+    head = f"| class | {report['groups'][0]} share (Bonferroni {_interval_name(report)}) | flagged vs target |"
     rule = "|---|---|---|"
     if versus:
         head += " reference generator's share | difference (Bonferroni Newcombe) | flagged vs reference |"  # under/over
@@ -127,8 +136,8 @@ def plot_report(report: dict, path: Path) -> Path:
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.5, 3.2))
     if a is not None:
-        err = np.array([[p - lo, hi - p] for p, (lo, hi) in zip(a["p"], a["wilson"])]).T
-        ax.bar(x - 0.2, a["p"], 0.4, yerr=err, capsize=3, label="auditor (95 % Wilson)")
+        err = np.array([[p - lo, hi - p] for p, (lo, hi) in zip(a["p"], a["share_ci"])]).T
+        ax.bar(x - 0.2, a["p"], 0.4, yerr=err, capsize=3, label=f"auditor (95 % {_interval_name(report)})")
     if "estimate" in report.get("probe_corrected", {}):
         c = report["probe_corrected"]
         cerr = np.array([[e - lo, hi - e] for e, lo, hi in zip(c["estimate"], c["low"], c["high"])]).T

@@ -1,7 +1,9 @@
 """LLM backends chosen by a string: ``openai:<model>`` for any OpenAI-compatible server.
 
 Calls are async with a bounded concurrency; connection errors, timeouts and HTTP 408/409/429/5xx are
-retried with exponential backoff and full jitter, honouring ``Retry-After``. Retries and unanswered
+retried with exponential backoff and full jitter. As the official openai client does, a server's
+``x-should-retry: true|false`` overrides the status, and its ``retry-after-ms`` (else ``Retry-After``, in
+seconds or as an HTTP date) sets the wait. Retries and unanswered
 requests are counted in the run's ``ServerHealth``; after ``stop_after`` requests in a row without an
 answer, every call raises ``ServerStalled`` (the run stops, what finished is saved, a rerun resumes).
 The API key is read from an environment variable at call time and is never written to results, cache,
@@ -15,6 +17,7 @@ import email.utils
 import os
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,9 +128,9 @@ class OpenAIBackend:
                             return self._parse(reply.json(), time.perf_counter() - start, attempt)
                         except (ValueError, KeyError, IndexError, TypeError) as exc:
                             last_error = f"malformed response body ({type(exc).__name__})"
-                    elif reply.status_code in RETRY_STATUSES:
+                    elif should_retry(reply.status_code, reply.headers):
                         last_error = f"HTTP {reply.status_code}"
-                        delay = _retry_after(reply.headers.get("retry-after"))
+                        delay = retry_delay(reply.headers)
                     else:
                         raise BackendError(
                             f"{self.base_url} answered HTTP {reply.status_code} for model {self.model}: "
@@ -176,14 +179,33 @@ class OpenAIBackend:
         )
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date; capped at 60 s."""
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """The server's ``x-should-retry`` when it says true or false, else whether the status is a transient one."""
+    says = (headers.get("x-should-retry") or "").strip().lower()
+    if says in ("true", "false"):
+        return says == "true"
+    return status in RETRY_STATUSES
+
+
+def retry_delay(headers: Mapping[str, str]) -> float | None:
+    """The wait a server asks for: ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date; capped
+    at 60 s; None (the backoff's own delay) when it asks for none or for something unreadable."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return min(60.0, max(0.0, float(millis) / 1000))
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
         return min(60.0, max(0.0, float(value)))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
         return None if parsed is None else min(60.0, max(0.0, parsed.timestamp() - time.time()))
 
 

@@ -1,8 +1,9 @@
-"""Rank and linear correlations (Spearman, Kendall, Pearson), with percentile bootstrap intervals over
+"""Rank and linear correlations (Spearman, Kendall, Pearson), with BCa bootstrap intervals over paired
 items — for the judge's meta-evaluation and LCO-EMB's generation–representation scaling."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -22,21 +23,35 @@ def spearman(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def correlate(metric: np.ndarray, human: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """Each correlation with its bootstrap CI; NaN where a resample has no variance."""
+    """Each correlation with its BCa bootstrap interval over paired items (``scipy.stats.bootstrap``), which
+    covers better than the percentile interval at the small n of meta-evaluation. A resample whose metric or
+    human scores are constant has no correlation: such resamples are counted (``degenerate``); where BCa is
+    undefined (any such resample, or every resample equal) the percentile interval of the others is given,
+    and ``method`` says so. NaN throughout where the full data has no variance."""
     metric, human = np.asarray(metric, float), np.asarray(human, float)
     if len(metric) != len(human) or len(metric) < 3:
         raise ValueError(f"need at least 3 paired scores, got {len(metric)} and {len(human)}")
-    rng = np.random.default_rng(seed)
-    out = {}
+    out: dict = {}
     for name, fn in CORRELATIONS.items():
-        point = float(fn(metric, human)) if np.std(metric) > 0 and np.std(human) > 0 else float("nan")
-        boots = []
-        for _ in range(n_boot):
-            index = rng.integers(0, len(metric), len(metric))
-            a, b = metric[index], human[index]
-            if np.std(a) > 0 and np.std(b) > 0:
-                boots.append(fn(a, b))
-        low, high = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]) if boots else (np.nan, np.nan)
-        out[name] = {"r": point, "low": float(low), "high": float(high)}
+
+        def statistic(a: np.ndarray, b: np.ndarray, fn=fn) -> float:
+            return float(fn(a, b)) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
+
+        with warnings.catch_warnings():  # what scipy warns of is reported below, in the result
+            warnings.simplefilter("ignore")
+            result = stats.bootstrap(
+                (metric, human), statistic, paired=True, vectorized=False, n_resamples=n_boot,
+                confidence_level=level, method="BCa", random_state=np.random.default_rng(seed),
+            )  # fmt: skip
+        boots = np.asarray(result.bootstrap_distribution, float)
+        low, high = (float(v) for v in result.confidence_interval)
+        method = "BCa"
+        if not (np.isfinite(low) and np.isfinite(high)):
+            kept = boots[np.isfinite(boots)]
+            low, high = (float(v) for v in np.quantile(kept, [(1 - level) / 2, (1 + level) / 2])) if len(kept) else (
+                float("nan"), float("nan"))  # fmt: skip
+            method = "percentile (BCa undefined)"
+        out[name] = {"r": statistic(metric, human), "low": low, "high": high, "method": method,
+                     "degenerate": int(np.sum(~np.isfinite(boots)))}  # fmt: skip
     out["n"] = int(len(metric))
     return out

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from scipy import stats
 
 from replab.errors import ReplabError
 
@@ -100,14 +101,24 @@ def max_min_ratio(p: np.ndarray) -> float:
     return float("inf") if p.min() == 0 else float(p.max() / p.min())
 
 
-def wilson_interval(count: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``count / n`` (correct near 0 and 1, unlike the normal one)."""
+INTERVALS = ("wilson", "exact")  # Wilson score; Clopper–Pearson ("exact": never below its level, wider)
+
+
+def proportion_interval(count: int, n: int, level: float = 0.95, method: str = "wilson") -> tuple[float, float]:
+    """Interval of a proportion ``count / n`` at ``level`` through ``scipy.stats.binomtest``: ``wilson`` (correct
+    near 0 and 1, unlike the normal one) or ``exact`` (Clopper–Pearson, for small groups that must not
+    undercover)."""
     if n <= 0:
         raise ValueError("n must be positive")
-    phat = count / n
-    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    if method not in INTERVALS:
+        raise ValueError(f"interval {method!r}: expected one of {', '.join(INTERVALS)}")
+    ci = stats.binomtest(int(count), int(n)).proportion_ci(confidence_level=level, method=method)
+    return float(ci.low), float(ci.high)
+
+
+def wilson_interval(count: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``count / n`` at the normal quantile ``z``."""
+    return proportion_interval(count, n, level=float(2 * stats.norm.cdf(z) - 1), method="wilson")
 
 
 def newcombe_difference_interval(count1: int, n1: int, count2: int, n2: int, z: float = Z95) -> tuple[float, float]:

@@ -1,5 +1,6 @@
 """Literature FID through torch-fidelity (preferred) or clean-fid, for users whose machine can load the
-Inception weights (both libraries download them on first use). Offline, replab reports FD-fmnist instead."""
+Inception weights (both libraries download them on first use). Offline, replab reports FD-fmnist instead.
+torch-fidelity gives KID and precision/recall from the same pass over the Inception features."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import torch
 
 from replab.errors import ConfigError
 
-INSTALL_HINT = "pip install torch-fidelity (or clean-fid); both need torchvision and download Inception weights once"
+INSTALL_HINT = (
+    "pip install 'replab[fid]' (torch-fidelity; or clean-fid); both need torchvision and download "
+    "Inception weights once"
+)
 
 
 def _uint8_rgb(images: torch.Tensor) -> torch.Tensor:
@@ -35,6 +39,13 @@ class _Images(torch.utils.data.Dataset):
 
 def inception_fid(fake: torch.Tensor, real: torch.Tensor) -> tuple[float, str]:
     """(FID, which library computed it) between two image sets in [0, 1]."""
+    metrics, library = inception_metrics(fake, real)
+    return metrics["FID"], library
+
+
+def inception_metrics(fake: torch.Tensor, real: torch.Tensor) -> tuple[dict[str, float], str]:
+    """(metrics, which library computed them) between two image sets in [0, 1]: FID, and with torch-fidelity
+    also KID (mean and std over subsets of up to 1,000) and precision/recall (k = 3), from one pass."""
     try:
         import torch_fidelity
     except ImportError:
@@ -42,16 +53,22 @@ def inception_fid(fake: torch.Tensor, real: torch.Tensor) -> tuple[float, str]:
     try:
         if torch_fidelity is not None:
             metrics = torch_fidelity.calculate_metrics(
-                input1=_Images(fake), input2=_Images(real), fid=True, cuda=torch.cuda.is_available(), verbose=False
-            )
-            return float(metrics["frechet_inception_distance"]), "torch-fidelity"
+                input1=_Images(fake), input2=_Images(real), fid=True, kid=True, prc=True,
+                kid_subset_size=min(1000, len(fake), len(real)), cuda=torch.cuda.is_available(), verbose=False,
+            )  # fmt: skip
+            names = {"FID": "frechet_inception_distance", "KID": "kernel_inception_distance_mean",
+                     "KID_std": "kernel_inception_distance_std", "precision_inception": "precision",
+                     "recall_inception": "recall"}  # fmt: skip
+            return {
+                mine: float(metrics[theirs]) for mine, theirs in names.items() if theirs in metrics
+            }, "torch-fidelity"
         try:
             from cleanfid import fid as clean_fid
         except ImportError as exc:
             raise ConfigError(f"--features inception needs torch-fidelity or clean-fid: {INSTALL_HINT}") from exc
         with tempfile.TemporaryDirectory() as tmp:
             folders = [_write_pngs(images, Path(tmp) / name) for name, images in (("fake", fake), ("real", real))]
-            return float(clean_fid.compute_fid(str(folders[0]), str(folders[1]), mode="clean")), "clean-fid"
+            return {"FID": float(clean_fid.compute_fid(str(folders[0]), str(folders[1]), mode="clean"))}, "clean-fid"
     except ConfigError:
         raise
     except Exception as exc:  # a failed weight download surfaces here as a network or file error

@@ -20,20 +20,21 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def cohen_kappa(a: list[int], b: list[int]) -> float:
     """Cohen's κ between two binary raters (NaN when agreement by chance is 1)."""
+    from sklearn.metrics import cohen_kappa_score
+
     a, b = np.asarray(a, int), np.asarray(b, int)
     if len(a) != len(b) or not len(a):
         raise ValueError("cohen_kappa needs two equally long, non-empty label lists")
-    observed = float(np.mean(a == b))
-    pa, pb = a.mean(), b.mean()
-    chance = float(pa * pb + (1 - pa) * (1 - pb))
-    return float("nan") if chance == 1.0 else (observed - chance) / (1 - chance)
+    if len(set(a.tolist()) | set(b.tolist())) == 1:  # one label on both sides: agreement by chance is 1
+        return float("nan")
+    return float(cohen_kappa_score(a, b))
 
 
 def auroc(scores: list[float], labels: list[int]) -> float:
     """Area under the ROC curve of ``scores`` for binary ``labels`` (ties count half; NaN for one class)."""
+    from sklearn.metrics import roc_auc_score
+
     scores, labels = np.asarray(scores, float), np.asarray(labels, int)
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if not len(pos) or not len(neg):
+    if len(set(labels.tolist())) < 2:
         return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+    return float(roc_auc_score(labels, scores))
