@@ -58,23 +58,27 @@ def test_fused_lora_defers_to_peft_when_adapters_are_off_or_merged():
 
 def test_a_peft_without_the_internals_read_here_gets_its_own_forward(monkeypatch):
     """An older peft (no ``lora_variant``, no ``_cast_input_dtype``): peft's forward, not an AttributeError."""
+    from replab.embed import lora_forward
+
     plain, fused = _lora_pair(False, 0.0)
     x = torch.randn(4, 256)
     expected = plain(x)
-    from replab.embed import lora_forward
-
     calls = []
-    peft_forward = lora_forward._peft_linear().forward
-    monkeypatch.setattr(
-        lora_forward._peft_linear(), "forward", lambda *a, **k: calls.append(1) or peft_forward(*a, **k)
-    )
+
+    def older_peft_forward(layer, x, *args, **kwargs):  # a FAKE for this test: an older peft's plain LoRA forward
+        calls.append(layer)
+        name = layer.active_adapters[0]
+        low = layer.lora_A[name](layer.lora_dropout[name](x))
+        return layer.base_layer(x) + layer.lora_B[name](low) * layer.scaling[name]
+
+    monkeypatch.setattr(lora_forward._peft_linear(), "forward", older_peft_forward)
     layers = [m for m in fused.modules() if type(m).__name__.startswith("Fused")]
     for layer in layers:
         del layer.lora_variant  # as a peft release before it had one
-    assert torch.allclose(fused(x), expected, atol=1e-6) and len(calls) == len(layers)
+    assert torch.allclose(fused(x), expected, atol=1e-5) and len(calls) == len(layers)
     for layer in layers:
         layer.lora_variant = {}
     owner = next(c for c in type(layers[0]).__mro__ if "_cast_input_dtype" in vars(c))
     monkeypatch.delattr(owner, "_cast_input_dtype")
     calls.clear()
-    assert torch.allclose(fused(x), expected, atol=1e-6) and len(calls) == len(layers)
+    assert torch.allclose(fused(x), expected, atol=1e-5) and len(calls) == len(layers)
