@@ -156,6 +156,24 @@ def test_the_reference_check_writes_a_report_and_compares_with_the_official_resu
     assert {r["task_id"]: r["reason"] for r in report["results"]}["qiskitHumanEval/2"] == "network_required"
 
 
+def test_the_reference_check_writes_each_task_as_it_finishes_and_resumes(tmp_path, capsys):
+    data = _file(tmp_path, [_task(0), _task(1, solution="    return QuantumCircuit(2)\n")])
+    out = tmp_path / "refs.json"
+    items = tmp_path / "refs.json.items.jsonl"
+    assert main(["judge", "quantum", "humaneval", "--data", str(data), "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in items.read_text().splitlines()]
+    assert [r["task_id"] for r in lines] == ["qiskitHumanEval/0", "qiskitHumanEval/1"]
+    lines[1]["detail"] = "kept from the first run"  # a rerun must read finished tasks back, not redo them
+    items.write_text(json.dumps(lines[0]) + "\n" + json.dumps(lines[1]) + "\n" + '{"task_id": "qiskitHum')
+    assert main(["judge", "quantum", "humaneval", "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["results"][1]["detail"] == "kept from the first run" and report["tasks"] == 2
+    assert items.read_text().endswith("}\n")  # the line a kill cut short is gone
+    capsys.readouterr()
+    assert main(["judge", "quantum", "humaneval", "--data", str(data), "--out", str(out), "--timeout", "5"]) == 2
+    assert "results of another data file, variant or timeout" in capsys.readouterr().err
+
+
 def test_bad_files_are_named(tmp_path):
     tasks = [_task(0), _task(1)]
     del tasks[1]["entry_point"]
