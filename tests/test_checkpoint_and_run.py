@@ -131,17 +131,21 @@ def test_a_run_of_another_kind_is_refused_and_untouched(tmp_path):
     assert _tree(folder) == before
 
 
-def test_out_inside_the_folders_another_run_writes_is_refused(tmp_path):
+def test_out_inside_another_run_is_refused_except_where_runs_on_it_belong(tmp_path):
     with Run(tmp_path / "a1", {"x": 1}, kind="audit", track_footprint=False):
         pass
-    for inside in (tmp_path / "a1" / "artifacts", tmp_path / "a1" / "checkpoints" / "deeper"):
-        with pytest.raises(ConfigError, match="lies inside the run .* in a folder that run writes"):
+    for inside in (tmp_path / "a1" / "artifacts", tmp_path / "a1" / "checkpoints" / "deeper", tmp_path / "a1" / "b"):
+        with pytest.raises(ConfigError, match="lies inside the run"):
             Run(inside, {"x": 2}, kind="audit", track_footprint=False)
         assert not inside.exists() or not any(inside.iterdir())
-    with Run(tmp_path / "a1" / "evals" / "fd", {"n": 5}, kind="eval", track_footprint=False):
-        pass  # the run's own evaluations, scores, and a job's sub-runs live beside what the run writes
-    with Run(tmp_path / "a1" / "scores" / "bleu", {"n": 5}, kind="score", track_footprint=False):
-        pass
+    for place in ("evals/fd", "scores/bleu", "meta"):  # the run's own evaluations, scores, meta-evaluation
+        with Run(tmp_path / "a1" / place, {"n": 5}, kind="eval", track_footprint=False):
+            pass
+    with Run(tmp_path / "sweep", {"points": 2}, kind="tradeoff", track_footprint=False):
+        with Run(tmp_path / "sweep" / "cfg-1", {"cfg": 1}, kind="audit", track_footprint=False):
+            pass  # a job's sub-runs, made while it is open
+    with pytest.raises(ConfigError, match="lies inside the run"):  # once it is closed, its folder is its own
+        Run(tmp_path / "sweep" / "cfg-2", {"cfg": 2}, kind="audit", track_footprint=False)
 
 
 def test_a_file_or_a_folder_of_other_files_is_refused(tmp_path):

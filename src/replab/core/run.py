@@ -10,10 +10,10 @@
 Resuming is rerunning the same command on the same folder. Before anything is written, ``check_out``
 refuses: a folder that holds a run of another kind, or of another config in anything but the keys a job
 declares safe to change (such as the number of steps), naming the keys that differ; a file; a folder of
-other files; and a folder inside the ``checkpoints/`` or ``artifacts/`` of another run, which that run
-writes (runs made on a run live beside those: ``evals/``, ``scores/``, a job's own sub-runs). A job that
-fails before it has produced anything leaves no trace: the folder it created is removed, or the config
-of the run it resumed is put back.
+other files; and a folder inside another run, except where runs made on a run belong (its ``evals/``,
+``scores/`` and ``meta/``) and the sub-runs a job makes inside its own open Run (a trade-off's points).
+A job that fails before it has produced anything leaves no trace: the folder it created is removed, or
+the config of the run it resumed is put back.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from replab.core.progress import progress_bar
 from replab.errors import CheckpointError, ConfigError
 
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
-OWNED = ("checkpoints", "artifacts")  # the folders of a run that the run itself writes
+ON_A_RUN = ("evals", "scores", "meta")  # where the runs made on a run (evaluations, scores) live inside it
+_OPEN: set[Path] = set()  # the folders of the Runs open in this process: a job's sub-runs may lie inside them
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -93,10 +94,10 @@ def check_out(
     if any(p.exists() and not p.is_dir() for p in folder.parents):
         raise ConfigError(f"{folder}: a part of this path is a file, so it cannot be a run folder")
     outer = _enclosing_run(folder)
-    if outer is not None and folder.resolve().relative_to(outer).parts[0] in OWNED:
+    if outer is not None and outer not in _OPEN and folder.resolve().relative_to(outer).parts[0] not in ON_A_RUN:
         raise ConfigError(
-            f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run), in a folder that run writes; "
-            f"give a folder outside its {' and '.join(f'{o}/' for o in OWNED)} (evaluations go under {outer / 'evals'})"
+            f"{folder} lies inside the run {outer} (a '{_run_kind(outer)}' run); give a folder outside it "
+            f"(evaluations of that run go under {outer / 'evals'})"
         )
     if not (folder / "config.yaml").exists():
         if folder.is_dir() and any(folder.iterdir()):
@@ -163,6 +164,7 @@ class Run:
         self._saved_config = config_path.read_bytes() if config_path.exists() else None
         if self.is_main:
             self._write_config()
+        _OPEN.add(self.folder.resolve())
         self.board = Board(self.folder, {"kind": kind, **self.config}) if self.is_main and board_enabled() else None
         self.tracker = None
         if track_footprint and self.is_main:
@@ -278,6 +280,7 @@ class Run:
 
     def close(self) -> None:
         """Flush and close the event files and the footprint; the folder is complete when this returns."""
+        _OPEN.discard(self.folder.resolve())
         if self.board is not None:
             self.board.close(self.artifacts)
             self.board = None
@@ -297,6 +300,7 @@ class Run:
     def abandon(self) -> None:
         """Undo this session's traces, which are only its config and empty folders (``produced_anything`` is
         False): remove the folders it created, or put back the config of the run it was resuming."""
+        _OPEN.discard(self.folder.resolve())
         if self.board is not None:
             self.board.discard()
             self.board = None
