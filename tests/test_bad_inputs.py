@@ -139,6 +139,21 @@ CASES = [
         "--request-timeout",
     ),
     ("judge score: neither --run nor --data", "judge score --metrics bleu", "--run"),
+    (
+        "judge score: --out holds a diffusion run",
+        "judge score --data {ws}/items.jsonl --out {ws}/mydit --metrics bleu",
+        "diffusion",
+    ),
+    (
+        "judge score: --out is a file",
+        "judge score --data {ws}/items.jsonl --out {ws}/notes.txt --metrics bleu",
+        "notes.txt",
+    ),
+    (
+        "judge score: --out holds other files",
+        "judge score --data {ws}/items.jsonl --out {ws}/userfiles --metrics bleu",
+        "userfiles",
+    ),
     ("judge score: unknown metric", "judge score --data {ws}/empty.json --out {ws}/j2 --metrics bleux", "bleux"),
     ("judge score: not a judge run", "judge score --run {ws}/mydit --metrics bleu", "mydit"),
     ("judge meta: no such run", "judge meta --run {ws}/nosuch", "nosuch"),

@@ -97,3 +97,51 @@ def test_every_data_file_of_the_package_is_declared_package_data():
     data = [p.relative_to(package).as_posix() for p in package.rglob("*")
             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]  # fmt: skip
     assert [f for f in data if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []
+
+
+def _extras() -> dict[str, list[str]]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def test_extras_install_what_they_use():
+    extras = _extras()
+    assert not any(d.startswith("codecarbon") for d in extras["footprint"])  # no pandas, pydantic, typer…
+    assert any(d.startswith("codecarbon") for d in extras["tools"])  # tools/make_carbon_table.py
+    assert any(d.startswith("torch-fidelity") for d in extras["fid"])
+    assert "fid" not in extras["all"][0]  # torch-fidelity requires torchvision: never in make test's venv
+
+
+@pytest.mark.slow
+def test_a_bare_install_runs_help_the_demo_and_the_readme_blocks_that_need_no_extra(tmp_path):
+    """``pip install replab`` without extras: ``replab --help``, ``replab demo`` and README's Python blocks that
+    need none (the diffusion and fairness ones) run from a fresh environment."""
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], check=True,
+                   capture_output=True)  # fmt: skip
+    (wheel,) = dist.glob("replab-*.whl")
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    pip = [env / "bin" / "python", "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "torch==2.13.0"], check=True)  # the CPU build the Makefile installs first
+    subprocess.run([*pip, str(wheel)], check=True)
+    installed = subprocess.check_output([env / "bin" / "python", "-m", "pip", "list"], text=True).lower()
+    for extra in ("peft", "httpx", "qiskit", "codecarbon", "tensorboard", "nvidia-ml-py", "torchvision"):
+        assert f"\n{extra} " not in installed, extra
+    work = tmp_path / "work"
+    work.mkdir()
+    environ = {**os.environ, "REPLAB_CACHE": str(tmp_path / "cache"), "REPLAB_NO_PROGRESS": "1"}
+
+    def run(*command) -> str:
+        done = subprocess.run(command, cwd=work, env=environ, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert "demo" in run(env / "bin" / "replab", "--help")
+    assert "report:" in run(env / "bin" / "replab", "demo", "--out", str(work / "demo"))
+    from tests.test_readme import _blocks
+
+    diffusion, _, fairness = _blocks(slow=False)
+    for block in (diffusion, fairness):
+        run(env / "bin" / "python", "-c", block)

@@ -54,6 +54,11 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def run_kind(folder: str | Path) -> str | None:
+    """The kind of the replab run in ``folder``, or None where it holds none."""
+    return _run_kind(Path(folder))
+
+
 def _run_kind(folder: Path) -> str | None:
     """The kind of the replab run in ``folder`` (its config.yaml beside checkpoints/ or artifacts/), else None."""
     path = folder / "config.yaml"

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from replab.core.run import Run
+from replab.core.run import Run, run_kind
 from replab.errors import ConfigError, DataError
 from replab.judge.backends import RetryPolicy
 from replab.judge.cache import CachedBackend, ResponseCache
@@ -118,6 +118,14 @@ def _source(run: Path, data: str | Path | None) -> dict[str, Any]:
     """Where a run's items come from; ``data`` starts a data-only run (candidates already in the file)."""
     path = run / SOURCE_FILE
     if data is not None:
+        if run.exists() and not run.is_dir():
+            raise ConfigError(f"{run} is a file, not a run folder; give a folder as --out")
+        kind = run_kind(run)
+        if kind not in (None, "judge-translate"):
+            raise ConfigError(f"{run} holds a '{kind}' run, not a judge run (nothing was changed in it); "
+                              "give another --out folder")  # fmt: skip
+        if run.is_dir() and not path.exists() and any(run.iterdir()):
+            raise ConfigError(f"{run} holds files but no judge run; give a new or empty --out folder")
         data = str(Path(data).resolve())
         if path.exists() and json.loads(path.read_text())["data"] != data:
             raise ConfigError(f"{run} scores {json.loads(path.read_text())['data']}, not {data}: use another --out")
