@@ -58,205 +58,171 @@ def ws(tmp_path_factory):
     return root
 
 
-# (case id, argv with {ws} for the workspace, a word the one line must contain)
-CASES = [
-    # rae
-    ("rae train: unknown decoder size", "rae train --preset fmnist --out {ws}/x2 decoder.size=Q", "Q"),
-    ("rae train: unknown key", "rae train --out {ws}/x3 decoder.nosuch=1", "decoder.nosuch"),
-    ("rae train: unknown preset", "rae train --preset nosuch --out {ws}/x4", "nosuch"),
-    ("rae train: --out is a file", "rae train --out {ws}/notes.txt", "notes.txt"),
-    ("rae train: --out holds a diffusion run", "rae train --out {ws}/mydit", "diffusion"),
-    ("rae train: --out inside a run", "rae train --out {ws}/audit1/artifacts", "inside the run"),
-    ("rae train: --out holds other files", "rae train --out {ws}/userfiles", "userfiles"),
-    ("rae pretrain-encoder: --out holds a run", "rae pretrain-encoder --out {ws}/rae1", "rae"),
-    ("rae reconstruct: no such run", "rae reconstruct --run {ws}/nosuch", "nosuch"),
-    ("rae reconstruct: --n 0", "rae reconstruct --run {ws}/rae1 --n 0", "--n"),
-    ("rae reconstruct: a diffusion run", "rae reconstruct --run {ws}/mydit", "mydit"),
-    ("rae encode: no such run", "rae encode --rae {ws}/nosuch", "nosuch"),
-    ("rae encode: --shard-size 0", "rae encode --rae {ws}/rae1 --shard-size 0", "--shard-size"),
-    ("rae import-official: no decoder", "rae import-official --out {ws}/imp", "--decoder"),
-    (
-        "rae import-official: missing file",
-        "rae import-official --decoder {ws}/no.pt --decoder-config {ws}/no.json --stats {ws}/no-stat.pt --out {ws}/imp",
-        "no.json",
-    ),
-    # diffusion
-    ("diffusion train: no such RAE run", "diffusion train --rae {ws}/nosuch --out {ws}/d1", "nosuch"),
-    (
-        "diffusion train: --out holds an audit",
-        "diffusion train --rae {ws}/rae-fmnist --out {ws}/audit1",
-        "fairness-audit",
-    ),
-    ("diffusion train: bad value", "diffusion train --out {ws}/d2 train.steps=many", "train.steps"),
-    ("diffusion sample: --n -3", "diffusion sample --run {ws}/mydit --n -3 --out {ws}/g.png", "--n"),
-    ("diffusion sample: --n 0", "diffusion sample --run {ws}/mydit --n 0 --out {ws}/g.png", "--n"),
-    ("diffusion sample: --cfg -1", "diffusion sample --run {ws}/mydit --cfg -1 --out {ws}/g.png", "--cfg"),
-    ("diffusion sample: --steps 0", "diffusion sample --run {ws}/mydit --steps 0 --out {ws}/g.png", "--steps"),
-    (
-        "diffusion sample: --cfg-interval",
-        "diffusion sample --run {ws}/mydit --cfg-interval 1,0 --out {ws}/g.png",
-        "--cfg-interval",
-    ),
-    ("diffusion sample: no such run", "diffusion sample --run {ws}/nosuch --out {ws}/g.png", "nosuch"),
-    ("diffusion sample: not a diffusion run", "diffusion sample --run {ws}/audit1 --out {ws}/g.png", "audit1"),
-    ("diffusion sample: --out is a folder", "diffusion sample --run {ws}/mydit --out {ws}/userfiles", "userfiles"),
-    (
-        "diffusion import-official: missing",
-        "diffusion import-official --ckpt {ws}/no.pt --config {ws}/no.yaml --rae {ws}/rae1 --out {ws}/imp",
-        "no",
-    ),
-    # eval
-    ("eval fd: --n 1", "eval fd --run {ws}/mydit --n 1", "--n"),
-    ("eval fd: no such run", "eval fd --run {ws}/nosuch", "nosuch"),
-    ("eval fd: unknown features", "eval fd --run {ws}/mydit --features inceptionv9", "--features"),
-    ("eval fd: --out holds another kind", "eval fd --run {ws}/mydit --n 10 --out {ws}/audit1", "fairness-audit"),
-    ("eval train-features: --out holds a run", "eval train-features --out {ws}/mydit", "diffusion"),
-    # judge (DITING)
-    (
-        "judge translate: no such data",
-        "judge translate --data {ws}/no.jsonl --backend openai:m --out {ws}/j1",
-        "no.jsonl",
-    ),
-    (
-        "judge translate: empty data",
-        "judge translate --data {ws}/empty.jsonl --backend openai:m --out {ws}/j1",
-        "empty.jsonl",
-    ),
-    ("judge translate: unknown backend", "judge translate --data {ws}/items.jsonl --backend gpt --out {ws}/j1", "gpt"),
-    (
-        "judge translate: --concurrency 0",
-        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --concurrency 0",
-        "--concurrency",
-    ),
-    (
-        "judge translate: --out is a file",
-        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/notes.txt",
-        "notes.txt",
-    ),
-    (
-        "judge translate: --request-timeout 0",
-        "judge translate --data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --request-timeout 0",
-        "--request-timeout",
-    ),
-    ("judge score: neither --run nor --data", "judge score --metrics bleu", "--run"),
-    (
-        "judge score: --out holds a diffusion run",
-        "judge score --data {ws}/items.jsonl --out {ws}/mydit --metrics bleu",
-        "diffusion",
-    ),
-    (
-        "judge score: --out is a file",
-        "judge score --data {ws}/items.jsonl --out {ws}/notes.txt --metrics bleu",
-        "notes.txt",
-    ),
-    (
-        "judge score: --out holds other files",
-        "judge score --data {ws}/items.jsonl --out {ws}/userfiles --metrics bleu",
-        "userfiles",
-    ),
-    ("judge score: unknown metric", "judge score --data {ws}/empty.json --out {ws}/j2 --metrics bleux", "bleux"),
-    ("judge score: not a judge run", "judge score --run {ws}/mydit --metrics bleu", "mydit"),
-    ("judge meta: no such run", "judge meta --run {ws}/nosuch", "nosuch"),
-    # judge (quantum)
-    (
-        "judge run: --data with --task quantum",
-        "judge run --task quantum --data {ws}/x --backend openai:m --out {ws}/q1",
-        "--data",
-    ),
-    (
-        "judge run: qiskit-humaneval without --data",
-        "judge run --task qiskit-humaneval --backend openai:m --out {ws}/q1",
-        "--data",
-    ),
-    (
-        "judge run: qiskit-humaneval empty",
-        "judge run --task qiskit-humaneval --data {ws}/empty.json --backend openai:m --out {ws}/q1",
-        "empty.json",
-    ),
-    ("judge run: --samples 0", "judge run --task quantum --backend openai:m --out {ws}/q1 --samples 0", "--samples"),
-    (
-        "judge run: quantum tasks empty",
-        "judge run --task quantum --tasks {ws}/tasks-empty.yaml --backend openai:m --out {ws}/q1",
-        "tasks-empty.yaml",
-    ),
-    (
-        "judge run: --out holds a diffusion run",
-        "judge run --task quantum --backend openai:m --out {ws}/mydit",
-        "diffusion",
-    ),
-    ("judge quantum revalidate: no file", "judge quantum revalidate --tasks {ws}/no.yaml", "no.yaml"),
-    (
-        "judge quantum humaneval: --out folder",
-        "judge quantum humaneval --data {ws}/humaneval.json --out {ws}/userfiles",
-        "userfiles",
-    ),
-    (
-        "judge quantum humaneval: --timeout -5",
-        "judge quantum humaneval --data {ws}/empty.json --timeout -5",
-        "--timeout",
-    ),
-    ("judge quantum humaneval: empty", "judge quantum humaneval --data {ws}/empty.json", "empty.json"),
-    ("judge quantum humaneval: malformed", "judge quantum humaneval --data {ws}/broken.json", "broken.json"),
-    # embed
-    ("embed eval: no such model", "embed eval --model ./nosuchmodel", "nosuchmodel"),
-    ("embed eval: a folder without a model", "embed eval --model {ws}/nomodel", "nomodel"),
-    ("embed eval: an id not cached offline", "embed eval --model someorg/somemodel", "offline"),
-    ("embed eval: --held-out 0", "embed eval --model smollm2 --held-out 0", "--held-out"),
-    ("embed anisotropy: no such model", "embed anisotropy --model ./nosuchmodel", "nosuchmodel"),
-    ("embed anisotropy: --n 1", "embed anisotropy --model smollm2 --n 1", "--n"),
-    ("embed train: unknown key", "embed train --out {ws}/e1 lora.nosuch=3", "lora.nosuch"),
-    ("embed train: --out holds a run", "embed train --out {ws}/mydit", "diffusion"),
-    ("embed grsl: unknown key", "embed grsl --out {ws}/g1 nosuch=1", "nosuch"),
-    # footprint, data
-    ("footprint report: no such folder", "footprint report {ws}/nosuch", "nosuch"),
-    ("footprint compare: no such run", "footprint compare {ws}/nosuch {ws}/mydit", "nosuch"),
-    ("data skew: unknown preset", "data skew --preset nosuch --out {ws}/s1", "--preset"),
-    ("data shards: no such source", "data shards --src {ws}/nosuch --out {ws}/sh", "nosuch"),
-    ("data shards: --per-shard 0", "data shards --src {ws}/imgs --out {ws}/sh --per-shard 0", "--per-shard"),
-    # fairness
-    ("fairness audit: --images with --n", "fairness audit --images {ws}/imgs --probe {ws}/nosuch --n 0", "--n"),
-    (
-        "fairness audit: --images with --n 5",
-        "fairness audit --images {ws}/imgs --probe " + str(PROBE) + " --n 5",
-        "--n",
-    ),
-    (
-        "fairness audit: --out holds a diffusion run",
-        "fairness audit --images {ws}/imgs --probe " + str(PROBE) + " --out {ws}/mydit",
-        "diffusion",
-    ),
-    (
-        "fairness audit: another audit's config",
-        "fairness audit --images {ws}/imgs --probe " + str(PROBE) + " --out {ws}/audit1 --target uniform",
-        "audit1",
-    ),
-    (
-        "fairness audit: --out inside a run",
-        "fairness audit --images {ws}/imgs --probe " + str(PROBE) + " --out {ws}/audit1/artifacts",
-        "inside the run",
-    ),
-    ("fairness audit: no such probe", "fairness audit --run {ws}/mydit --probe {ws}/nosuch", "nosuch"),
-    (
-        "fairness audit: --guide-window",
-        "fairness audit --run {ws}/mydit --probe " + str(PROBE) + " --guide-window 2,1",
-        "--guide-window",
-    ),
-    ("fairness probe: no such RAE run", "fairness probe --rae {ws}/nosuch --out {ws}/p1", "nosuch"),
-    ("fairness probe: no such data", "fairness probe --rae {ws}/rae-fmnist --data {ws}/nosuch --out {ws}/p1", "nosuch"),
-    (
-        "fairness tradeoff: no such run",
-        "fairness tradeoff --run {ws}/nosuch --probe " + str(PROBE) + " --out {ws}/t1",
-        "nosuch",
-    ),
-    (
-        "fairness tradeoff: --n 0",
-        "fairness tradeoff --run {ws}/mydit --probe " + str(PROBE) + " --out {ws}/t1 --n 0",
-        "--n",
-    ),
-    ("fairness audit: a broken image", "fairness audit --images {ws}/imgs-broken --probe " + str(PROBE), "broken.png"),
-    # demo
-    ("demo: --out is a file", "demo --out {ws}/notes.txt", "notes.txt"),
-]
+# per verb: (what is wrong, the arguments with {ws} for the workspace and {probe} for a real probe, a word
+# the one line must contain)
+BAD = {
+    "rae train": [
+        ("unknown decoder size", "--preset fmnist --out {ws}/x2 decoder.size=Q", "Q"),
+        ("unknown key", "--out {ws}/x3 decoder.nosuch=1", "decoder.nosuch"),
+        ("unknown preset", "--preset nosuch --out {ws}/x4", "nosuch"),
+        ("--out is a file", "--out {ws}/notes.txt", "notes.txt"),
+        ("--out holds a diffusion run", "--out {ws}/mydit", "diffusion"),
+        ("--out inside a run", "--out {ws}/audit1/artifacts", "inside the run"),
+        ("--out holds other files", "--out {ws}/userfiles", "userfiles"),
+    ],
+    "rae pretrain-encoder": [
+        ("--out holds a run", "--out {ws}/rae1", "rae"),
+    ],
+    "rae reconstruct": [
+        ("no such run", "--run {ws}/nosuch", "nosuch"),
+        ("--n 0", "--run {ws}/rae1 --n 0", "--n"),
+        ("a diffusion run", "--run {ws}/mydit", "mydit"),
+    ],
+    "rae encode": [
+        ("no such run", "--rae {ws}/nosuch", "nosuch"),
+        ("--shard-size 0", "--rae {ws}/rae1 --shard-size 0", "--shard-size"),
+    ],
+    "rae import-official": [
+        ("no decoder", "--out {ws}/imp", "--decoder"),
+        (
+            "missing file",
+            "--decoder {ws}/no.pt --decoder-config {ws}/no.json --stats {ws}/no-stat.pt --out {ws}/imp",
+            "no.json",
+        ),
+    ],
+    "diffusion train": [
+        ("no such RAE run", "--rae {ws}/nosuch --out {ws}/d1", "nosuch"),
+        ("--out holds an audit", "--rae {ws}/rae-fmnist --out {ws}/audit1", "fairness-audit"),
+        ("bad value", "--out {ws}/d2 train.steps=many", "train.steps"),
+    ],
+    "diffusion sample": [
+        ("--n -3", "--run {ws}/mydit --n -3 --out {ws}/g.png", "--n"),
+        ("--n 0", "--run {ws}/mydit --n 0 --out {ws}/g.png", "--n"),
+        ("--cfg -1", "--run {ws}/mydit --cfg -1 --out {ws}/g.png", "--cfg"),
+        ("--steps 0", "--run {ws}/mydit --steps 0 --out {ws}/g.png", "--steps"),
+        ("--cfg-interval", "--run {ws}/mydit --cfg-interval 1,0 --out {ws}/g.png", "--cfg-interval"),
+        ("no such run", "--run {ws}/nosuch --out {ws}/g.png", "nosuch"),
+        ("not a diffusion run", "--run {ws}/audit1 --out {ws}/g.png", "audit1"),
+        ("--out is a folder", "--run {ws}/mydit --out {ws}/userfiles", "userfiles"),
+    ],
+    "diffusion import-official": [
+        ("missing", "--ckpt {ws}/no.pt --config {ws}/no.yaml --rae {ws}/rae1 --out {ws}/imp", "no"),
+    ],
+    "eval fd": [
+        ("--n 1", "--run {ws}/mydit --n 1", "--n"),
+        ("no such run", "--run {ws}/nosuch", "nosuch"),
+        ("unknown features", "--run {ws}/mydit --features inceptionv9", "--features"),
+        ("--out holds another kind", "--run {ws}/mydit --n 10 --out {ws}/audit1", "fairness-audit"),
+    ],
+    "eval train-features": [
+        ("--out holds a run", "--out {ws}/mydit", "diffusion"),
+    ],
+    "judge translate": [
+        ("no such data", "--data {ws}/no.jsonl --backend openai:m --out {ws}/j1", "no.jsonl"),
+        ("empty data", "--data {ws}/empty.jsonl --backend openai:m --out {ws}/j1", "empty.jsonl"),
+        ("unknown backend", "--data {ws}/items.jsonl --backend gpt --out {ws}/j1", "gpt"),
+        (
+            "--concurrency 0",
+            "--data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --concurrency 0",
+            "--concurrency",
+        ),
+        ("--out is a file", "--data {ws}/items.jsonl --backend openai:m --out {ws}/notes.txt", "notes.txt"),
+        (
+            "--request-timeout 0",
+            "--data {ws}/items.jsonl --backend openai:m --out {ws}/j1 --request-timeout 0",
+            "--request-timeout",
+        ),
+    ],
+    "judge score": [
+        ("neither --run nor --data", "--metrics bleu", "--run"),
+        ("--out holds a diffusion run", "--data {ws}/items.jsonl --out {ws}/mydit --metrics bleu", "diffusion"),
+        ("--out is a file", "--data {ws}/items.jsonl --out {ws}/notes.txt --metrics bleu", "notes.txt"),
+        ("--out holds other files", "--data {ws}/items.jsonl --out {ws}/userfiles --metrics bleu", "userfiles"),
+        ("unknown metric", "--data {ws}/empty.json --out {ws}/j2 --metrics bleux", "bleux"),
+        ("not a judge run", "--run {ws}/mydit --metrics bleu", "mydit"),
+    ],
+    "judge meta": [
+        ("no such run", "--run {ws}/nosuch", "nosuch"),
+    ],
+    "judge run": [
+        ("--data with --task quantum", "--task quantum --data {ws}/x --backend openai:m --out {ws}/q1", "--data"),
+        ("qiskit-humaneval without --data", "--task qiskit-humaneval --backend openai:m --out {ws}/q1", "--data"),
+        (
+            "qiskit-humaneval empty",
+            "--task qiskit-humaneval --data {ws}/empty.json --backend openai:m --out {ws}/q1",
+            "empty.json",
+        ),
+        ("--samples 0", "--task quantum --backend openai:m --out {ws}/q1 --samples 0", "--samples"),
+        (
+            "quantum tasks empty",
+            "--task quantum --tasks {ws}/tasks-empty.yaml --backend openai:m --out {ws}/q1",
+            "tasks-empty.yaml",
+        ),
+        ("--out holds a diffusion run", "--task quantum --backend openai:m --out {ws}/mydit", "diffusion"),
+    ],
+    "judge quantum revalidate": [
+        ("no file", "--tasks {ws}/no.yaml", "no.yaml"),
+    ],
+    "judge quantum humaneval": [
+        ("--out folder", "--data {ws}/humaneval.json --out {ws}/userfiles", "userfiles"),
+        ("--timeout -5", "--data {ws}/empty.json --timeout -5", "--timeout"),
+        ("empty", "--data {ws}/empty.json", "empty.json"),
+        ("malformed", "--data {ws}/broken.json", "broken.json"),
+    ],
+    "embed eval": [
+        ("no such model", "--model ./nosuchmodel", "nosuchmodel"),
+        ("a folder without a model", "--model {ws}/nomodel", "nomodel"),
+        ("an id not cached offline", "--model someorg/somemodel", "offline"),
+        ("--held-out 0", "--model smollm2 --held-out 0", "--held-out"),
+    ],
+    "embed anisotropy": [
+        ("no such model", "--model ./nosuchmodel", "nosuchmodel"),
+        ("--n 1", "--model smollm2 --n 1", "--n"),
+    ],
+    "embed train": [
+        ("unknown key", "--out {ws}/e1 lora.nosuch=3", "lora.nosuch"),
+        ("--out holds a run", "--out {ws}/mydit", "diffusion"),
+    ],
+    "embed grsl": [
+        ("unknown key", "--out {ws}/g1 nosuch=1", "nosuch"),
+    ],
+    "footprint report": [
+        ("no such folder", "{ws}/nosuch", "nosuch"),
+    ],
+    "footprint compare": [
+        ("no such run", "{ws}/nosuch {ws}/mydit", "nosuch"),
+    ],
+    "data skew": [
+        ("unknown preset", "--preset nosuch --out {ws}/s1", "--preset"),
+    ],
+    "data shards": [
+        ("no such source", "--src {ws}/nosuch --out {ws}/sh", "nosuch"),
+        ("--per-shard 0", "--src {ws}/imgs --out {ws}/sh --per-shard 0", "--per-shard"),
+    ],
+    "fairness audit": [
+        ("--images with --n", "--images {ws}/imgs --probe {ws}/nosuch --n 0", "--n"),
+        ("--images with --n 5", "--images {ws}/imgs --probe {probe} --n 5", "--n"),
+        ("--out holds a diffusion run", "--images {ws}/imgs --probe {probe} --out {ws}/mydit", "diffusion"),
+        ("another audit's config", "--images {ws}/imgs --probe {probe} --out {ws}/audit1 --target uniform", "audit1"),
+        ("--out inside a run", "--images {ws}/imgs --probe {probe} --out {ws}/audit1/artifacts", "inside the run"),
+        ("no such probe", "--run {ws}/mydit --probe {ws}/nosuch", "nosuch"),
+        ("--guide-window", "--run {ws}/mydit --probe {probe} --guide-window 2,1", "--guide-window"),
+        ("a broken image", "--images {ws}/imgs-broken --probe {probe}", "broken.png"),
+    ],
+    "fairness probe": [
+        ("no such RAE run", "--rae {ws}/nosuch --out {ws}/p1", "nosuch"),
+        ("no such data", "--rae {ws}/rae-fmnist --data {ws}/nosuch --out {ws}/p1", "nosuch"),
+    ],
+    "fairness tradeoff": [
+        ("no such run", "--run {ws}/nosuch --probe {probe} --out {ws}/t1", "nosuch"),
+        ("--n 0", "--run {ws}/mydit --probe {probe} --out {ws}/t1 --n 0", "--n"),
+    ],
+    "demo": [
+        ("--out is a file", "--out {ws}/notes.txt", "notes.txt"),
+    ],
+}
+CASES = [(f"{verb}: {what}", f"{verb} {args}".strip(), culprit) for verb, rows in BAD.items()
+         for what, args, culprit in rows]  # fmt: skip
 
 
 def _state(root: Path) -> dict[str, tuple]:
@@ -271,7 +237,7 @@ def test_bad_input_is_one_line_and_touches_nothing(case, ws, monkeypatch, capsys
     monkeypatch.setenv("REPLAB_CACHE", str(ws / "cache"))
     before = _state(ws)
     try:
-        code = main(argv.format(ws=ws).split())
+        code = main(argv.format(ws=ws, probe=PROBE).split())
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     err = capsys.readouterr().err
