@@ -22,8 +22,10 @@ from replab.core.hub import resolve_model
 from replab.core.inference import in_parallel
 from replab.core.progress import progress_bar
 from replab.core.train import autocast, bf16_supported
+from replab.embed.media import Item, media_kind, read_item
 from replab.embed.packing import enable_packing, pack_rows
 from replab.embed.prompts import PromptConfig, Template, install_template, render_template
+from replab.embed.qwen_media import MediaLimits, MediaPrompts, MediaRow, QwenMedia
 from replab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,38 @@ POOLINGS = ("last", "mean")
 ALL_LAYERS = -1000  # ``layer`` value asking for the pooled states of every layer at once
 
 
+MULTIMODAL_TYPES = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+                    "qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}  # fmt: skip
+
+
 def language_tower(model: torch.nn.Module) -> torch.nn.Module:
-    """The text decoder of a vision-language model (Qwen2.5-VL: ``model.language_model``), else the model."""
-    for attr in ("language_model", "text_model"):
-        tower = getattr(model, attr, None)
-        if isinstance(tower, torch.nn.Module):
-            return tower
+    """The text decoder of a vision-language model (Qwen2.5-VL / Omni: ``model.model.language_model``), else
+    the model."""
+    for owner in (model, getattr(model, "model", None)):
+        for attr in ("language_model", "text_model"):
+            tower = getattr(owner, attr, None)
+            if isinstance(tower, torch.nn.Module):
+                return tower
     return model
+
+
+def is_multimodal(model: torch.nn.Module) -> bool:
+    """A Qwen2.5-VL or Qwen2.5-Omni thinker (the families whose inputs ``replab.embed.qwen_media`` builds)."""
+    return getattr(model.config, "model_type", "") in MULTIMODAL_TYPES
+
+
+def load_base(path: str, dtype: torch.dtype) -> torch.nn.Module:
+    """The model of a folder: a multimodal one whole (towers included, in its own class, so that it saves in
+    the released layout); a causal LM without its unused head."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type in MULTIMODAL_TYPES:
+        import transformers
+
+        architecture = (config.architectures or [MULTIMODAL_TYPES[config.model_type]])[0]
+        return _quietly(getattr(transformers, architecture).from_pretrained, path, dtype=dtype).eval()
+    return _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
 
 
 def resolve_base(name_or_path: str) -> str:
@@ -63,11 +90,14 @@ class Embedder:
         share_prefix: bool = True,
         bf16: bool | None = None,
         max_text_tokens: int = 300,
+        media: QwenMedia | None = None,
+        full: torch.nn.Module | None = None,
     ) -> None:
         """``max_text_tokens``: each text is cut to this many tokens before it is put in the template (the
         official MTEB path: 300); ``max_length``: an optional cap on the whole row, template included.
         ``bf16``: autocast inference to bfloat16; None = where the device has bf16 units (faster, not
-        bit-exact against fp32), False = fp32."""
+        bit-exact against fp32), False = fp32. ``media`` and ``full``: for a multimodal base, its input
+        builder and the whole model (``model`` is then its language model, the part LoRA trains)."""
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling: unknown '{pooling}'; valid: {', '.join(POOLINGS)}")
         if max_length is not None and max_length <= template.overhead:
@@ -79,6 +109,7 @@ class Embedder:
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.pooling, self.max_length, self.share_prefix = pooling, max_length, share_prefix
         self.bf16, self.max_text_tokens = bf16, max_text_tokens
+        self.media, self.full = media, full
         self.packed = enable_packing(model)
         install_template(tokenizer, template)
 
@@ -94,22 +125,31 @@ class Embedder:
         max_text_tokens: int | None = None,
         dtype: torch.dtype = torch.float32,
         bf16: bool | None = None,
+        media_limits: MediaLimits | None = None,
     ) -> Embedder:
-        """A hub id or folder of a causal LM or VLM (``smollm2`` = the offline default), or a folder
-        that replab saved (its pooling, prompts and template are read back)."""
-        from transformers import AutoModel, AutoTokenizer
+        """A hub id or folder of a causal LM, a Qwen2.5-VL or a Qwen2.5-Omni thinker (the released
+        LCO-Embedding-Omni models; the whole model is kept, its towers included), ``smollm2`` (the offline
+        default), or a folder that replab saved (its pooling, prompts, template and media limits are read back)."""
+        from transformers import AutoTokenizer
 
         path = resolve_base(name_or_path)
         saved = Path(path, EMBEDDER_FILE)
         info = json.loads(saved.read_text()) if saved.exists() else {}
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
-        tower = language_tower(model).eval()
+        full = load_base(path, dtype)
+        tower = language_tower(full).eval()
         if info and prompt is None:
             known = {k: info[k] for k in Template.__dataclass_fields__ if k in info}
             template = Template(**known)
         else:
             template = render_template(tokenizer, prompt or PromptConfig())
+        media = None
+        if is_multimodal(full):
+            from replab.embed.qwen_media import QwenMedia
+
+            prompts = MediaPrompts(**info.get("media_prompts", {})) if prompt is None else prompt.media()
+            limits = media_limits or MediaLimits(**info.get("media_limits", {}))
+            media = QwenMedia(path, tokenizer, full.config, prompts, limits)
         return cls(
             tower,
             tokenizer,
@@ -118,6 +158,8 @@ class Embedder:
             max_length=max_length or info.get("max_length"),
             max_text_tokens=max_text_tokens or info.get("max_text_tokens", 300),
             bf16=bf16,
+            media=media,
+            full=full if media is not None else None,
         )
 
     def save(self, folder: str | Path) -> Path:
@@ -175,20 +217,12 @@ class Embedder:
         would repeat it every step)."""
         if isinstance(texts, str):
             raise DataError("encode() takes a list of texts; wrap a single text in a list")
-        prompt = self._prompt(prompt_name)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise DataError(f"text {i} is a {type(text).__name__}, not a string")
-        # a text far beyond the limit is clipped in characters first (a 100k-character text would otherwise
-        # be tokenised whole only to be cut); tokens average well under 8 characters
-        limit = 8 * self.max_text_tokens
-        full = [prompt + t[:limit] for t in texts]
-        pieces = self.tokenizer(full, add_special_tokens=False)["input_ids"]
-        cut = {i for i, ids in enumerate(pieces) if len(ids) > self.max_text_tokens} | {
-            i for i, t in enumerate(texts) if len(t) > limit
-        }
-        full = [self.tokenizer.decode(ids[: self.max_text_tokens]) if i in cut else t for i, (t, ids) in
-                enumerate(zip(full, pieces))]  # fmt: skip
+        full, cut = self._cut_texts(texts, self._prompt(prompt_name))
+        if not full:
+            return []
         rows = self.template.ids(self.tokenizer, full)
         if self.max_length is not None:
             rows = self._cap(rows, full, cut)
@@ -199,6 +233,22 @@ class Embedder:
                 len(cut), self.max_text_tokens, first, len(texts[first]),
             )  # fmt: skip
         return rows
+
+    def _cut_texts(self, texts: Sequence[str], prompt: str) -> tuple[list[str], set[int]]:
+        """``prompt + text`` cut to ``max_text_tokens`` tokens (decoded back), and the indices that were cut."""
+        # a text far beyond the limit is clipped in characters first (a 100k-character text would otherwise
+        # be tokenised whole only to be cut); tokens average well under 8 characters
+        limit = 8 * self.max_text_tokens
+        full = [prompt + t[:limit] for t in texts]
+        if not full:
+            return [], set()
+        pieces = self.tokenizer(full, add_special_tokens=False)["input_ids"]
+        cut = {i for i, ids in enumerate(pieces) if len(ids) > self.max_text_tokens} | {
+            i for i, t in enumerate(texts) if len(t) > limit
+        }
+        full = [self.tokenizer.decode(ids[: self.max_text_tokens]) if i in cut else t for i, (t, ids) in
+                enumerate(zip(full, pieces))]  # fmt: skip
+        return full, cut
 
     def _cap(self, rows: list[list[int]], texts: list[str], cut: set[int]) -> list[list[int]]:
         """Shorten the texts of rows over ``max_length`` (template included) until they fit."""
@@ -311,17 +361,25 @@ class Embedder:
     @torch.inference_mode()
     def encode(
         self,
-        texts: Sequence[str],
+        inputs: Sequence,
         batch_size: int = 32,
         normalize_embeddings: bool = True,
         prompt_name: str | None = None,
         show_progress_bar: bool | None = None,
         layer: int | None = None,
     ) -> np.ndarray:
-        """``[len(texts), dim]`` float32 embeddings, in input order (batches are length-sorted);
-        ``layer=ALL_LAYERS`` gives ``[layers + 1, len(texts), dim]`` from one forward per batch."""
-        rows = self.tokenize(texts, prompt_name)
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        """``[len(inputs), dim]`` float32 embeddings, in input order (batches are length-sorted, one modality
+        per batch); ``layer=ALL_LAYERS`` gives ``[layers + 1, len(inputs), dim]`` from one forward per batch.
+        An input is a text, an image (PIL, ``HWC`` uint8 array, file), audio (``{"array", "sampling_rate"}``
+        or a file), a video (file or list of frames) or ``{"text": ..., "image": ...}`` (``modalities``)."""
+        rows = self.rows(inputs, prompt_name)
+        groups: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(row.kind if isinstance(row, MediaRow) else "text", []).append(i)
+        batches = []
+        for index in groups.values():
+            index = sorted(index, key=lambda i: -_length(rows[i]))
+            batches += [index[start : start + batch_size] for start in range(0, len(index), batch_size)]
         depth = self.model.config.num_hidden_layers + 1 if layer == ALL_LAYERS else None
         out = torch.empty((*([depth] if depth else []), len(rows), self.dim), dtype=torch.float32)
         if show_progress_bar is None:  # on for long inputs, as sentence-transformers does
@@ -329,23 +387,79 @@ class Embedder:
         was_training = self.model.training
         self.model.eval()
         use_bf16 = bf16_supported(self.device) if self.bf16 is None else self.bf16
-        bar = progress_bar(len(rows), "encode", unit="text") if show_progress_bar else None
+        bar = progress_bar(len(rows), "encode", unit="input") if show_progress_bar else None
 
-        def batch(start: int) -> None:  # batches side by side on the CPU (core.inference.in_parallel)
-            index = order[start : start + batch_size]
+        def batch(index: list[int]) -> None:  # batches side by side on the CPU (core.inference.in_parallel)
             with torch.inference_mode(), autocast(self.device, use_bf16):
-                pooled = self.embed_ids([rows[i] for i in index], layer, group_size=len(index)).float()
+                part = [rows[i] for i in index]
+                media = isinstance(part[0], MediaRow)
+                pooled = (self.embed_media(part, layer) if media else self.embed_ids(part, layer, len(part))).float()
                 if normalize_embeddings:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[..., index, :] = pooled.cpu()
             if bar is not None:
                 bar.update(len(index))
 
-        in_parallel([lambda start=start: batch(start) for start in range(0, len(order), batch_size)], self.device)
+        in_parallel([lambda index=index: batch(index) for index in batches], self.device)
         if bar is not None:
             bar.close()
         self.model.train(was_training)
         return out.numpy()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What this model embeds: ``("text",)``, or text and the media of its towers."""
+        return self.media.modalities if self.media is not None else ("text",)
+
+    def rows(self, inputs: Sequence, prompt_name: str | None = None) -> list:
+        """Token rows (texts) and ``MediaRow``s (anything with media), one per input, in order."""
+        if isinstance(inputs, (str, dict)) or not isinstance(inputs, Sequence):
+            raise DataError("encode() takes a list of inputs; wrap a single input in a list")
+        if all(isinstance(x, str) and media_kind(x) is None for x in inputs):
+            return self.tokenize(inputs, prompt_name)
+        limits = self.media.limits if self.media is not None else MediaLimits()
+        items = [read_item(x, i, limits.max_frames, limits.fps) for i, x in enumerate(inputs)]
+        for i, item in enumerate(items):
+            self._check_modalities(item, i)
+        texts = [i for i, item in enumerate(items) if item.kind == "text"]
+        rows: list = [None] * len(items)
+        for i, row in zip(texts, self.tokenize([items[i].text for i in texts], prompt_name)):
+            rows[i] = row
+        fused = [i for i, item in enumerate(items) if item.kind == "text+image"]
+        cut = dict(zip(fused, self._cut_texts([items[i].text for i in fused], self._prompt(prompt_name))[0]))
+        for i, item in enumerate(items):
+            if rows[i] is None:
+                try:
+                    rows[i] = self.media.row(item, cut.get(i))
+                except DataError as exc:
+                    raise DataError(f"item {i}: {exc}") from None
+        return rows
+
+    def _check_modalities(self, item: Item, index: int) -> None:
+        missing = [kind for kind in item.kind.split("+") if kind not in self.modalities]
+        if missing:
+            raise DataError(f"item {index}: a {missing[0]} input, but this model embeds only "
+                            f"{', '.join(self.modalities)}")  # fmt: skip
+        if "+" in item.kind and item.kind != "text+image":
+            raise DataError(f"item {index}: fused inputs are text + image (LCO-Embedding's), not {item.kind}")
+
+    def embed_media(self, rows: Sequence[MediaRow], layer: int | None = None) -> torch.Tensor:
+        """Pooled (unnormalised) states ``[B, H]`` of media rows: the whole model on a left-padded batch, as
+        the official recipe runs it; differentiable."""
+        from replab.embed.qwen_media import batch_inputs
+
+        inputs = batch_inputs(rows, self.tokenizer.pad_token_id, self.full.config, self.device)
+        out = self.full.model(**inputs, output_hidden_states=layer is not None, use_cache=False)
+        if layer is None:
+            hidden = out.last_hidden_state
+        elif layer == ALL_LAYERS:
+            hidden = torch.stack(out.hidden_states)
+        else:
+            hidden = out.hidden_states[layer]
+        if self.pooling == "last":
+            return hidden[..., -1, :]
+        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(-2) / mask.sum(-2)
 
     def encode_query(self, texts: Sequence[str], **kwargs) -> np.ndarray:
         return self.encode(texts, prompt_name="query", **kwargs)
@@ -358,6 +472,10 @@ class Embedder:
         """Cosine similarity matrix ``[len(a), len(b)]``."""
         a, b = torch.as_tensor(np.asarray(a)), torch.as_tensor(np.asarray(b))
         return torch.nn.functional.normalize(a.float(), dim=-1) @ torch.nn.functional.normalize(b.float(), dim=-1).T
+
+
+def _length(row) -> int:
+    return len(row.ids) if isinstance(row, MediaRow) else len(row)
 
 
 def _quietly(load, *args, **kwargs):

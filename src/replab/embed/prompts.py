@@ -33,6 +33,16 @@ class PromptConfig:
     query: str = ""
     document: str = ""
     use_chat_template: bool = True
+    # the suffix after media (multimodal bases; LCO-Embedding's wording)
+    image: str = "\nSummarize the above image in one word:"
+    audio: str = "\nSummarize the above audio in one word:"
+    video: str = "\nSummarize the above video in one word:"
+    fused: str = "\nSummarize the above in one word:"  # text + image
+
+    def media(self):
+        from replab.embed.qwen_media import MediaPrompts
+
+        return MediaPrompts(self.image, self.audio, self.video, self.fused, self.system)
 
 
 @dataclass
