@@ -271,7 +271,7 @@ def test_mteb_style_encode_call(tiny_lm):
 
 def test_bad_inputs(tiny_lm, tmp_path, caplog):
     embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
-    with pytest.raises(DataError, match="text 1 is a int"):
+    with pytest.raises(DataError, match="item 1: a int is not text, an image, audio or a video"):
         embedder.encode(["fine", 3])
     with caplog.at_level(logging.WARNING, logger="replab.embed.model"):
         out = embedder.encode(["dog " * 25_000])
@@ -291,7 +291,7 @@ def test_model_without_chat_template_uses_the_plain_format(tmp_path, caplog):
     assert text.endswith("a dog\nSummarize the above text in one word:")
 
 
-def test_vision_language_model_uses_its_language_tower(tmp_path):
+def test_vision_language_model_without_a_processor_config_embeds_text_with_its_language_tower(tmp_path):
     from transformers import AutoTokenizer, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     lm = make_tiny_lm(tmp_path / "lm")
@@ -307,6 +307,7 @@ def test_vision_language_model_uses_its_language_tower(tmp_path):
     tokenizer.save_pretrained(tmp_path / "vlm")
     embedder = Embedder.from_pretrained(str(tmp_path / "vlm"), bf16=False)
     assert "Vision" not in type(embedder.model).__name__ and not hasattr(embedder.model, "visual")
+    assert embedder.modalities == ("text",)  # no preprocessor_config.json: the media cannot be prepared
     out = embedder.encode(TEXTS)
     assert out.shape == (len(TEXTS), 32) and np.isfinite(out).all()
 

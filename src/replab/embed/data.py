@@ -38,9 +38,9 @@ class Synset:
 
 @dataclass
 class Triplet:
-    anchor: str
-    positive: str
-    negative: str | None = None
+    anchor: str | dict  # a text, or {"image": path, ...} for a multimodal base
+    positive: str | dict
+    negative: str | dict | None = None
 
 
 def wordnet_dir() -> Path:
@@ -190,7 +190,8 @@ def wordnet_triplets(train: list[Synset], seed: int = 0) -> list[Triplet]:
 
 
 def load_triplets_jsonl(path: str | Path) -> list[Triplet]:
-    """``{"anchor": ..., "positive": ...[, "negative": ...]}`` per line; a bad line is named."""
+    """``{"anchor": ..., "positive": ...[, "negative": ...]}`` per line; a bad line is named. A side is a text or
+    a dict of ``text``/``image``/``audio``/``video`` whose media are files (relative to the JSONL's folder)."""
     triplets = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -200,16 +201,44 @@ def load_triplets_jsonl(path: str | Path) -> list[Triplet]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            for key in ("anchor", "positive"):
-                if not isinstance(row.get(key), str) or not row[key].strip():
-                    raise DataError(f"{path}:{number}: field '{key}' is missing or not a non-empty string")
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: not a JSON object")
+            sides = {key: _side(row.get(key), Path(path).parent, f"{path}:{number}: field '{key}'")
+                     for key in ("anchor", "positive") }  # fmt: skip
             negative = row.get("negative")
-            if negative is not None and (not isinstance(negative, str) or not negative.strip()):
-                raise DataError(f"{path}:{number}: field 'negative' must be a non-empty string when given")
-            triplets.append(Triplet(row["anchor"], row["positive"], negative))
+            if negative is not None:
+                negative = _side(negative, Path(path).parent, f"{path}:{number}: field 'negative'")
+            triplets.append(Triplet(sides["anchor"], sides["positive"], negative))
     if not triplets:
         raise DataError(f"{path}: no triplets")
     return triplets
+
+
+MEDIA_KEYS = ("text", "image", "audio", "video")
+
+
+def _side(value, folder: Path, where: str):
+    """A non-empty text, or ``{"image": "a.png", ...}`` with its files made absolute and checked."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError(f"{where} is an empty string")
+        return value
+    if not isinstance(value, dict) or not value:
+        raise DataError(f"{where} is missing or not a non-empty string or object")
+    unknown = sorted(set(value) - set(MEDIA_KEYS))
+    if unknown:
+        raise DataError(f"{where}: unknown key '{unknown[0]}'; valid: {', '.join(MEDIA_KEYS)}")
+    side = {}
+    for key, part in value.items():
+        if not isinstance(part, str) or not part.strip():
+            raise DataError(f"{where}: '{key}' must be a non-empty string")
+        if key != "text":
+            file = folder / part
+            if not file.is_file():
+                raise DataError(f"{where}: '{key}' file {file} does not exist")
+            part = str(file.resolve())
+        side[key] = part
+    return side["text"] if set(side) == {"text"} else side
 
 
 def wordnet_text(synsets: list[Synset]) -> list[str]:

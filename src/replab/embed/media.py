@@ -27,6 +27,7 @@ FIELDS = ("text", "image", "audio", "video")
 class Video:
     frames: list  # PIL images (RGB), already sampled
     from_file: bool  # True: decoded and sampled from a file; False: a list of frames given by the caller
+    sampled_fps: float | None = None  # frames kept per second of the file (None: a list of frames)
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Item:
 
 
 def media_kind(path: str | Path) -> str | None:
+    """``image``/``audio``/``video`` for a name with a media suffix and no whitespace (a path), else None."""
+    if isinstance(path, str) and any(c.isspace() for c in path):
+        return None
     suffix = Path(path).suffix.lower()
     for kind, suffixes in (("image", IMAGE_SUFFIXES), ("audio", AUDIO_SUFFIXES), ("video", VIDEO_SUFFIXES)):
         if suffix in suffixes:
@@ -56,10 +60,12 @@ def read_item(value: Any, index: int, max_frames: int = 64, fps: float = 2.0) ->
     from PIL import Image
 
     if isinstance(value, str):
-        kind = media_kind(value) if len(value) < 4096 else None
-        if kind and Path(value).is_file():
-            return Item(**{kind: _read(kind, value, index, max_frames, fps)})
-        return Item(text=value)
+        kind = media_kind(value) if len(value) < 4096 and not any(c.isspace() for c in value) else None
+        if kind is None:
+            return Item(text=value)
+        if not Path(value).is_file():  # a mistyped path embedded as text would fail silently
+            raise DataError(f"item {index}: no such file {value} (a {kind} path)")
+        return Item(**{kind: _read(kind, value, index, max_frames, fps)})
     if isinstance(value, (Image.Image, np.ndarray)):
         if isinstance(value, np.ndarray) and value.ndim == 4:
             return Item(video=Video([_image(f, index) for f in value], from_file=False))
@@ -101,7 +107,8 @@ def _read(kind: str, path: str, index: int, max_frames: int, fps: float):
         return _image_file(path, where)
     if kind == "audio":
         return _audio_file(path, where)
-    return Video(_video_file(path, where, max_frames, fps), from_file=True)
+    frames, sampled_fps = _video_file(path, where, max_frames, fps)
+    return Video(frames, from_file=True, sampled_fps=sampled_fps)
 
 
 def _image(value: Any, index: int):
@@ -191,7 +198,7 @@ def sample_indices(total: int, video_fps: float, fps: float, max_frames: int, mi
     return np.round(np.linspace(0, total - 1, n)).astype(int).tolist()
 
 
-def _video_file(path: str, where: str, max_frames: int, fps: float) -> list:
+def _video_file(path: str, where: str, max_frames: int, fps: float) -> tuple[list, float]:
     av = _pyav(where)
     try:
         with av.open(path) as container:
@@ -206,7 +213,7 @@ def _video_file(path: str, where: str, max_frames: int, fps: float) -> list:
         keep = sample_indices(len(frames), rate, fps, max_frames)
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
-    return [to_rgb(frames[i]) for i in keep]
+    return [to_rgb(frames[i]) for i in keep], len(keep) / len(frames) * rate
 
 
 def _pyav(where: str):

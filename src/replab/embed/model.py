@@ -111,7 +111,10 @@ class Embedder:
         self.bf16, self.max_text_tokens = bf16, max_text_tokens
         self.media, self.full = media, full
         self.packed = enable_packing(model)
-        install_template(tokenizer, template)
+        if media is None:  # sentence-transformers and mteb tokenise bare texts: the template goes in the tokenizer
+            install_template(tokenizer, template)
+        else:  # a multimodal folder stays loadable by its own processor, so its tokenizer is left as it is
+            tokenizer.padding_side = "left"
 
     # ---- loading -----------------------------------------------------------------------------------
     @classmethod
@@ -144,7 +147,9 @@ class Embedder:
         else:
             template = render_template(tokenizer, prompt or PromptConfig())
         media = None
-        if is_multimodal(full):
+        if is_multimodal(full) and not Path(path, "preprocessor_config.json").is_file():
+            log.warning("%s has no preprocessor_config.json: its media cannot be prepared, text only", path)
+        elif is_multimodal(full):
             from replab.embed.qwen_media import QwenMedia
 
             prompts = MediaPrompts(**info.get("media_prompts", {})) if prompt is None else prompt.media()
@@ -167,6 +172,12 @@ class Embedder:
         prompt template lives in the tokenizer's post-processor, the query/document prompts in ST's prompts."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        if self.media is not None:  # the whole model in its released layout, loadable by its processor too
+            self.full.save_pretrained(folder)
+            self.tokenizer.save_pretrained(folder)
+            self.media.save(folder)
+            (folder / EMBEDDER_FILE).write_text(json.dumps(self.config_dict(), indent=1))
+            return folder
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         (folder / EMBEDDER_FILE).write_text(json.dumps(self.config_dict(), indent=1))
@@ -198,8 +209,13 @@ class Embedder:
         return folder
 
     def config_dict(self) -> dict:
+        media = (
+            {"media_prompts": asdict(self.media.prompts), "media_limits": asdict(self.media.limits)}
+            if self.media
+            else {}
+        )
         return {"pooling": self.pooling, "max_length": self.max_length, "max_text_tokens": self.max_text_tokens,
-                **asdict(self.template)}  # fmt: skip
+                **asdict(self.template), **media}  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -411,19 +427,19 @@ class Embedder:
         """What this model embeds: ``("text",)``, or text and the media of its towers."""
         return self.media.modalities if self.media is not None else ("text",)
 
-    def rows(self, inputs: Sequence, prompt_name: str | None = None) -> list:
+    def rows(self, inputs: Sequence, prompt_name: str | None = None, warn: bool = True) -> list:
         """Token rows (texts) and ``MediaRow``s (anything with media), one per input, in order."""
         if isinstance(inputs, (str, dict)) or not isinstance(inputs, Sequence):
             raise DataError("encode() takes a list of inputs; wrap a single input in a list")
         if all(isinstance(x, str) and media_kind(x) is None for x in inputs):
-            return self.tokenize(inputs, prompt_name)
+            return self.tokenize(inputs, prompt_name, warn)
         limits = self.media.limits if self.media is not None else MediaLimits()
         items = [read_item(x, i, limits.max_frames, limits.fps) for i, x in enumerate(inputs)]
         for i, item in enumerate(items):
             self._check_modalities(item, i)
         texts = [i for i, item in enumerate(items) if item.kind == "text"]
         rows: list = [None] * len(items)
-        for i, row in zip(texts, self.tokenize([items[i].text for i in texts], prompt_name)):
+        for i, row in zip(texts, self.tokenize([items[i].text for i in texts], prompt_name, warn)):
             rows[i] = row
         fused = [i for i, item in enumerate(items) if item.kind == "text+image"]
         cut = dict(zip(fused, self._cut_texts([items[i].text for i in fused], self._prompt(prompt_name))[0]))
@@ -442,6 +458,23 @@ class Embedder:
                             f"{', '.join(self.modalities)}")  # fmt: skip
         if "+" in item.kind and item.kind != "text+image":
             raise DataError(f"item {index}: fused inputs are text + image (LCO-Embedding's), not {item.kind}")
+
+    def embed_rows(self, rows: Sequence, layer: int | None = None) -> torch.Tensor:
+        """Pooled (unnormalised) states ``[B, H]`` of rows from ``rows()``: token rows through ``embed_ids``,
+        media rows through ``embed_media``, in order; differentiable (training batches mix them)."""
+        media = [i for i, row in enumerate(rows) if isinstance(row, MediaRow)]
+        if not media:
+            return self.embed_ids(rows, layer)
+        texts = [i for i, row in enumerate(rows) if not isinstance(row, MediaRow)]
+        parts, order = [], []
+        if texts:
+            parts.append(self.embed_ids([rows[i] for i in texts], layer))
+            order += texts
+        parts.append(self.embed_media([rows[i] for i in media], layer))
+        order += media
+        inverse = torch.empty(len(rows), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(rows))
+        return torch.cat(parts, dim=-2).index_select(-2, inverse.to(parts[0].device))
 
     def embed_media(self, rows: Sequence[MediaRow], layer: int | None = None) -> torch.Tensor:
         """Pooled (unnormalised) states ``[B, H]`` of media rows: the whole model on a left-padded batch, as

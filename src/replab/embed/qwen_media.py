@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +28,8 @@ IMAGE_MIN_PIXELS, IMAGE_FETCH_MAX_PIXELS = 4 * 28 * 28, 16384 * 28 * 28  # qwen_
 VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS = 128 * 28 * 28, 768 * 28 * 28
 VIDEO_TOTAL_PIXELS = 128000 * 28 * 28 * 0.9
 HOP = 160  # Whisper's hop length: one feature frame per 10 ms
+MEDIA_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "processor_config.json",
+               "chat_template.jinja", "chat_template.json")  # fmt: skip
 
 
 @dataclass
@@ -80,16 +83,21 @@ class QwenMedia:
 
     def __init__(self, folder: str, tokenizer, config, prompts: MediaPrompts, limits: MediaLimits) -> None:
         import json
-        from pathlib import Path
 
-        from transformers import Qwen2VLImageProcessorPil
+        try:
+            from transformers import Qwen2VLImageProcessorPil
+        except ImportError:  # transformers 4: the PIL/numpy processor under its plain name
+            from transformers import Qwen2VLImageProcessor as Qwen2VLImageProcessorPil
 
         self.family = "omni" if "omni" in config.model_type else "vl"
         self.tokenizer, self.config, self.prompts, self.limits = tokenizer, config, prompts, limits
-        pre = json.loads(Path(folder, "preprocessor_config.json").read_text())
+        self.files = {name: Path(folder, name).read_text() for name in MEDIA_FILES if Path(folder, name).is_file()}
+        if "preprocessor_config.json" not in self.files:
+            raise ConfigError(f"{folder}: no preprocessor_config.json (a Qwen2.5-VL / Omni folder has one)")
+        pre = json.loads(self.files["preprocessor_config.json"])
         image_keys = ("do_resize", "do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std",
                       "patch_size", "temporal_patch_size", "merge_size", "min_pixels")  # fmt: skip
-        self.image_processor = Qwen2VLImageProcessorPil(
+        self.image_processor = Qwen2VLImageProcessorPil(  # numpy and PIL only: no torchvision
             **{k: pre[k] for k in image_keys if k in pre}, max_pixels=limits.max_pixels
         )
         self.mean = np.array(self.image_processor.image_mean, dtype=np.float32).reshape(1, 3, 1, 1)
@@ -101,6 +109,11 @@ class QwenMedia:
             keys = ("feature_size", "sampling_rate", "hop_length", "chunk_length", "n_fft", "padding_value")
             self.features = WhisperFeatureExtractor(**{k: pre[k] for k in keys if k in pre})
         self.token = self._tokens()
+
+    def save(self, folder: Path) -> None:
+        """The processor files beside a saved model, as they came."""
+        for name, text in self.files.items():
+            (folder / name).write_text(text)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -179,8 +192,11 @@ class QwenMedia:
             clip = _bicubic(clip, size)
         values = (clip.numpy() / 255.0 - self.mean) / self.std if self.image_processor.do_normalize else clip.numpy()
         patches, grid = _patchify_video(torch.from_numpy(values.astype(np.float32)))
+        # seconds per temporal patch: the Omni processor assumes the target fps; Qwen2.5-VL's takes the rate
+        # the frames were actually sampled at (a list of frames: the target fps)
+        fps = video.sampled_fps if self.family == "vl" and video.sampled_fps else self.limits.fps
         return {"pixel_values_videos": patches, "video_grid_thw": grid,
-                "video_second_per_grid": torch.tensor(2 / self.limits.fps)}  # fmt: skip
+                "video_second_per_grid": torch.tensor(2 / fps, dtype=torch.float32)}  # fmt: skip
 
     def audio(self, wave: np.ndarray) -> dict[str, torch.Tensor]:
         limit = int(self.limits.max_audio_seconds * self.features.sampling_rate)

@@ -103,6 +103,8 @@ def add_lora(embedder: Embedder, settings: LoraSettings, gradient_checkpointing:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
         embedder.model.enable_input_require_grads()
+    if embedder.full is not None:  # a multimodal base: its vision and audio towers stay frozen, LoRA is on the LM
+        embedder.full.requires_grad_(False)
     use_cpu_linears(embedder.model)  # frozen base GEMMs of training through oneDNN where it is faster (core.layers)
     embedder.model = get_peft_model(embedder.model, lora)
     fuse_lora_linears(embedder.model)
@@ -149,10 +151,10 @@ def train_embedder(config: EmbedConfig, out: str | Path, triplets: list[Triplet]
             batch = [triplets[i] for i in index]
             use_neg = tc.hard_negatives and all(t.negative for t in batch)
             loss = contrastive_backward(
-                embedder.embed_ids,
-                embedder.tokenize([t.anchor for t in batch], "query", warn=False),
-                embedder.tokenize([t.positive for t in batch], "document", warn=False),
-                embedder.tokenize([t.negative for t in batch], "document", warn=False) if use_neg else None,
+                embedder.embed_rows,
+                embedder.rows([t.anchor for t in batch], "query", warn=False),
+                embedder.rows([t.positive for t in batch], "document", warn=False),
+                embedder.rows([t.negative for t in batch], "document", warn=False) if use_neg else None,
                 tc.temperature,
                 tc.chunk_size,
                 tc.same_side_negatives,
