@@ -39,6 +39,7 @@ def ws(tmp_path_factory):
     (root / "empty.jsonl").write_text("")
     (root / "notes.txt").write_text("not a model, not a run\n")
     (root / "broken.json").write_text('[{"task_id": "x"')
+    (root / "bad.jsonl").write_text('{"text": \n')
     (root / "nomodel").mkdir()
     (root / "userfiles").mkdir()
     (root / "userfiles" / "thesis.tex").write_text("keep me\n")
@@ -174,10 +175,23 @@ BAD = {
         ("a folder without a model", "--model {ws}/nomodel", "nomodel"),
         ("an id not cached offline", "--model someorg/somemodel", "offline"),
         ("--held-out 0", "--model smollm2 --held-out 0", "--held-out"),
+        ("no such --pairs", "--model smollm2 --pairs {ws}/nosuch.jsonl", "nosuch.jsonl"),
+        ("--pairs malformed", "--model smollm2 --pairs {ws}/broken.json", "broken.json:1"),
+        ("--images without class folders", "--model smollm2 --images {ws}/nomodel", "nomodel"),
     ],
     "embed anisotropy": [
         ("no such model", "--model ./nosuchmodel", "nosuchmodel"),
         ("--n 1", "--model smollm2 --n 1", "--n"),
+        ("--modality image without --inputs", "--model smollm2 --modality image", "--inputs"),
+        ("--modality sound", "--model smollm2 --modality sound", "--modality"),
+    ],
+    "embed encode": [
+        ("--out not .npy", "--model smollm2 --inputs {ws}/notes.txt --out {ws}/e.txt", "e.txt"),
+        ("--out a folder", "--model smollm2 --inputs {ws}/notes.txt --out {ws}/userfiles", "userfiles"),
+        ("no such inputs", "--model smollm2 --inputs {ws}/nosuch.txt --out {ws}/e.npy", "nosuch.txt"),
+        ("a folder without media", "--model smollm2 --inputs {ws}/nomodel --out {ws}/e.npy", "nomodel"),
+        ("malformed JSONL", "--model smollm2 --inputs {ws}/bad.jsonl --out {ws}/e.npy", "bad.jsonl:1"),
+        ("no such model", "--model ./nosuchmodel --inputs {ws}/notes.txt --out {ws}/e.npy", "nosuchmodel"),
     ],
     "embed train": [
         ("unknown key", "--out {ws}/e1 lora.nosuch=3", "lora.nosuch"),

@@ -217,3 +217,49 @@ def test_lora_trains_only_the_language_model(tmp_path, media):
     tuned = Embedder.from_pretrained(str(run / "model"), bf16=False)
     assert tuned.encode([_image(1), "a cat"]).shape == (2, tuned.dim)
     assert TRIPLETS  # the text triplets of the text-only tests stay the default data
+
+
+def test_cli_encode_eval_and_anisotropy_on_a_tiny_multimodal_model(tmp_path, media, capsys):
+    from replab.cli import main
+
+    model = make_tiny_qwen(tmp_path / "omni", "omni")
+    shapes = {"sneaker": (40, 40), "boot": (56, 40), "bag": (40, 64)}
+    lines = []
+    for c, (name, size) in enumerate(shapes.items()):
+        (tmp_path / "classes" / name).mkdir(parents=True)
+        for k in range(4):
+            _image(10 * c + k, size).save(tmp_path / "classes" / name / f"{k}.png")
+            lines.append({"image": f"classes/{name}/{k}.png", "text": f"a photo of a {name}"})
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    (tmp_path / "inputs.jsonl").write_text('"a cat"\n{"image": "classes/bag/0.png"}\n{"text": "a bag", '
+                                           '"image": "classes/bag/1.png"}\n')  # fmt: skip
+    assert main(["embed", "encode", "--model", str(model), "--inputs", str(tmp_path / "inputs.jsonl"),
+                 "--out", str(tmp_path / "e.npy")]) in (0, None)  # fmt: skip
+    assert np.load(tmp_path / "e.npy").shape == (3, 64)
+    assert "3 inputs (image 1, text 1, text+image 1)" in capsys.readouterr().out
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for name in ("a.png", "tone.wav", "clip.mp4"):
+        (clean / name).write_bytes(media[name].read_bytes())
+    main(["embed", "encode", "--model", str(model), "--inputs", str(clean), "--out", str(tmp_path / "m.npy")])
+    assert np.load(tmp_path / "m.npy").shape == (3, 64) and "audio 1, image 1, video 1" in capsys.readouterr().out
+    main(["embed", "eval", "--model", str(model), "--pairs", str(tmp_path / "pairs.jsonl"), "--images",
+          str(tmp_path / "classes"), "--out", str(tmp_path / "x.json")])  # fmt: skip
+    result = json.loads((tmp_path / "x.json").read_text())[str(model)]
+    assert result["text→image"]["queries"] == 3 and result["image→text"]["queries"] == 12
+    assert len(result["mutual_knn@10 per layer"]) == 3 and result["zero-shot"]["classes"] == 3
+    assert "zero-shot accuracy" in capsys.readouterr().out
+    main(["embed", "anisotropy", "--model", str(model), "--modality", "image", "--inputs", str(tmp_path / "classes")])
+    layers = capsys.readouterr().out.strip().splitlines()
+    assert len(layers) == 3 and all(-1 <= float(line.split(":")[1]) <= 1 for line in layers)
+
+
+def test_retrieval_with_several_relevant_documents():
+    from replab.metrics.retrieval import retrieval_metrics
+
+    scores = torch.tensor([[0.9, 0.5, 0.8, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    m = retrieval_metrics(scores, [{0, 1}, {2}], k=10)  # query 0: relevant at ranks 1 and 3; query 1: rank 2
+    ndcg0 = (1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3))
+    assert m["ndcg@10"] == pytest.approx((ndcg0 + 1 / np.log2(3)) / 2)
+    assert m["recall@1"] == pytest.approx(0.25) and m["recall@10"] == 1 and m["mrr"] == pytest.approx(0.75)
+    assert retrieval_metrics(scores, [{0}, {2}]) == retrieval_metrics(scores, [0, 2])

@@ -258,9 +258,21 @@ def _embed_parser(verbs) -> None:
     p.add_argument("--held-out", type=COUNT, default=1000)
     p.add_argument("--docs", type=COUNT, default=5000)
     p.add_argument("--out", default=None, help="JSON results (default: <run>/evals/wordnet.json for a run of yours)")
-    p = verbs.add_parser("anisotropy", help="mean pairwise cosine of random WordNet definitions, per layer")
+    p.add_argument("--pairs", default=None, help="multimodal model: JSONL of {image, text} pairs for text↔image "
+                   "retrieval and the image–text mutual kNN per layer (instead of WordNet)")  # fmt: skip
+    p.add_argument("--images", default=None, help="multimodal model: a folder of class sub-folders of images for "
+                   "zero-shot classification (instead of WordNet)")  # fmt: skip
+    p = verbs.add_parser("anisotropy", help="mean pairwise cosine per layer (random WordNet definitions, or media)")
     p.add_argument("--model", required=True)
     p.add_argument("--n", type=_number(int, 2), default=500)
+    p.add_argument("--modality", choices=("text", "image", "audio", "video"), default="text")
+    p.add_argument("--inputs", default=None, help="a folder of media files (needed for image, audio, video)")
+    p = verbs.add_parser("encode", help="embed texts or media files into a .npy array")
+    p.add_argument("--model", required=True, help="a run of 'embed train', a model folder or 'smollm2'")
+    p.add_argument("--inputs", required=True, help="a .txt (a text per line), a .jsonl (a text or {text, image, "
+                   "audio, video} per line) or a folder of media files")  # fmt: skip
+    p.add_argument("--out", required=True, help="the .npy file to write ([n, dim] float32, in input order)")
+    p.add_argument("--batch-size", type=COUNT, default=16)
     p = verbs.add_parser("grsl", help="generation-representation scaling: perplexity vs retrieval after tuning")
     _add_preset(p, "grsl")
 
@@ -556,13 +568,23 @@ def _embed(args: argparse.Namespace) -> None:
 
         folder = train_embedder(_config(EmbedConfig, "embed", args), args.out)
         print(f"adapter: {folder / 'adapter'}\nmerged model (sentence-transformers folder): {folder / 'model'}")
+    elif args.verb == "eval" and (args.pairs or args.images):
+        from replab.embed import encode_cli
+
+        print(encode_cli.crossmodal_eval([args.model, *args.baseline], args.pairs, args.images, args.out))
     elif args.verb == "eval":
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         table, out = evaluate.evaluate_models([args.model, *args.baseline], tasks, args.held_out, args.docs, args.out)
         print(table + (f"\nresults: {out}" if out else ""))
     elif args.verb == "anisotropy":
-        values = evaluate.anisotropy_per_layer(evaluate.load_encoder(args.model), evaluate.random_texts(args.n))
+        from replab.embed import encode_cli
+
+        values = encode_cli.anisotropy(args.model, args.modality, args.inputs, args.n)
         print("\n".join(f"  layer {layer:2d}: {value:.3f}" for layer, value in enumerate(values)))
+    elif args.verb == "encode":
+        from replab.embed import encode_cli
+
+        print(encode_cli.encode_to_file(args.model, args.inputs, args.out, args.batch_size))
     else:
         from replab.embed.grsl import GRSLConfig, run_grsl
 

@@ -15,7 +15,14 @@ def ranks_of_relevant(scores: torch.Tensor, relevant: Sequence[int]) -> torch.Te
     return (scores >= target[:, None]).sum(1)
 
 
-def retrieval_metrics(scores: torch.Tensor, relevant: Sequence[int], k: int = 10) -> dict[str, float]:
+def retrieval_metrics(
+    scores: torch.Tensor, relevant: Sequence[int] | Sequence[set[int]], k: int = 10
+) -> dict[str, float]:
+    """nDCG@k, Recall@1/k and MRR of ``scores [Q, D]``; ``relevant``: each query's relevant document, or its
+    set of them (then binary-gain nDCG against the ideal ranking and recall = share of the set in the top k,
+    as pytrec_eval and mteb compute them)."""
+    if any(not isinstance(r, (int, np.integer)) for r in relevant):
+        return _multi_relevant_metrics(torch.as_tensor(scores).double(), [set(r) for r in relevant], k)
     ranks = ranks_of_relevant(torch.as_tensor(scores).float(), relevant).double()
     gains = torch.where(ranks <= k, 1.0 / torch.log2(ranks + 1), torch.zeros_like(ranks))
     return {
@@ -24,6 +31,27 @@ def retrieval_metrics(scores: torch.Tensor, relevant: Sequence[int], k: int = 10
         f"recall@{k}": (ranks <= k).double().mean().item(),
         "mrr": (1.0 / ranks).mean().item(),
         "queries": len(ranks),
+    }
+
+
+def _multi_relevant_metrics(scores: torch.Tensor, relevant: list[set[int]], k: int) -> dict[str, float]:
+    if any(not r for r in relevant):
+        raise ValueError("every query needs at least one relevant document")
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    hit = torch.zeros_like(order, dtype=torch.double)
+    for q, docs in enumerate(relevant):
+        hit[q] = torch.isin(order[q], torch.tensor(sorted(docs)))
+    discount = 1.0 / torch.log2(torch.arange(2, scores.shape[1] + 2, dtype=torch.double))
+    dcg = (hit[:, :k] * discount[:k]).sum(1)
+    ideal = torch.tensor([discount[: min(k, len(r))].sum().item() for r in relevant], dtype=torch.double)
+    sizes = torch.tensor([len(r) for r in relevant], dtype=torch.double)
+    first = hit.argmax(dim=1).double() + 1
+    return {
+        f"ndcg@{k}": (dcg / ideal).mean().item(),
+        "recall@1": (hit[:, :1].sum(1) / sizes).mean().item(),
+        f"recall@{k}": (hit[:, :k].sum(1) / sizes).mean().item(),
+        "mrr": (1.0 / first).mean().item(),
+        "queries": len(relevant),
     }
 
 
