@@ -482,7 +482,10 @@ class Embedder:
         from replab.embed.qwen_media import batch_inputs
 
         inputs = batch_inputs(rows, self.tokenizer.pad_token_id, self.full.config, self.device)
-        out = self.full.model(**inputs, output_hidden_states=layer is not None, use_cache=False)
+        extra = (
+            self._media_prefix(rows, inputs) if self.share_prefix and self.pooling == "last" and layer is None else {}
+        )
+        out = self.full.model(**inputs, **extra, output_hidden_states=layer is not None, use_cache=False)
         if layer is None:
             hidden = out.last_hidden_state
         elif layer == ALL_LAYERS:
@@ -493,6 +496,23 @@ class Embedder:
             return hidden[..., -1, :]
         mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(-2) / mask.sum(-2)
+
+    def _media_prefix(self, rows: Sequence[MediaRow], inputs: dict[str, torch.Tensor]) -> dict:
+        """The chat prefix every row shares, run once: its keys/values broadcast to the batch, the rows' own
+        tokens keeping the positions the whole rows would have (exact)."""
+        from replab.embed.qwen_media import drop_prefix, rope_positions, shared_prefix
+
+        config = self.full.config
+        media = {config.image_token_id, config.video_token_id, getattr(config, "audio_token_id", -1)}
+        shared = shared_prefix(list(rows), media)
+        if shared == 0:
+            return {}
+        positions = drop_prefix(inputs, rope_positions(self.full.model, inputs), shared)
+        batch = len(rows)
+        ones = torch.ones(batch, shared, dtype=inputs["attention_mask"].dtype, device=self.device)
+        inputs["attention_mask"] = torch.cat([ones, inputs["attention_mask"]], dim=1)
+        cache = self._expand_cache(self._prefix_states(list(rows[0].ids[:shared])), batch)
+        return {"position_ids": positions, _cache_arg(self.full.model): cache}
 
     def encode_query(self, texts: Sequence[str], **kwargs) -> np.ndarray:
         return self.encode(texts, prompt_name="query", **kwargs)

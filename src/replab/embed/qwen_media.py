@@ -267,3 +267,40 @@ def batch_inputs(rows: list[MediaRow], pad_id: int, config, device: torch.device
         types[ids == video_id] = 2
         out["mm_token_type_ids"] = types
     return {k: v.to(device) for k, v in out.items()}
+
+
+def rope_positions(base: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[3, B, W]`` multimodal rotary positions of a left-padded batch, as the model itself computes them."""
+    get = inputs.get
+    if "omni" in base.config.model_type:
+        lengths = get("feature_attention_mask").sum(-1) if "feature_attention_mask" in inputs else None
+        positions, _ = base.get_rope_index(inputs["input_ids"], get("image_grid_thw"), get("video_grid_thw"),
+                                           inputs["attention_mask"], False, lengths, get("video_second_per_grid"))  # fmt: skip
+    else:
+        positions, _ = base.get_rope_index(inputs["input_ids"], inputs["mm_token_type_ids"], get("image_grid_thw"),
+                                           get("video_grid_thw"), get("second_per_grid_ts"), inputs["attention_mask"])  # fmt: skip
+    return positions
+
+
+def drop_prefix(inputs: dict[str, torch.Tensor], positions: torch.Tensor, shared: int) -> torch.Tensor:
+    """Remove the first ``shared`` real tokens of every row (left padding stays left) from the token-shaped
+    inputs, in place; the positions of what remains."""
+    mask = inputs["attention_mask"]
+    rows, width = mask.shape
+    start = (width - mask.sum(1)).unsqueeze(1)
+    column = torch.arange(width, device=mask.device).unsqueeze(0)
+    keep = ~((column >= start) & (column < start + shared))
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
+        if key in inputs:
+            inputs[key] = inputs[key][keep].view(rows, width - shared)
+    return positions[:, keep].view(3, rows, width - shared)
+
+
+def shared_prefix(rows: list[MediaRow], media_ids: set[int]) -> int:
+    """How many leading tokens every row shares before its first media placeholder (the chat prefix)."""
+    first = rows[0].ids
+    limit = min(len(r.ids) for r in rows) - 1
+    n = 0
+    while n < limit and first[n] not in media_ids and all(r.ids[n] == first[n] for r in rows):
+        n += 1
+    return n

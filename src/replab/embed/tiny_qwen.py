@@ -81,8 +81,14 @@ def _text_config(tokenizer, width: int, depth: int) -> dict:
     return {"vocab_size": len(tokenizer), "hidden_size": width, "intermediate_size": 2 * width,
             "num_hidden_layers": depth, "num_attention_heads": 4, "num_key_value_heads": 2,
             "max_position_embeddings": 4096, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                                                 "mrope_section": [4, 2, 2]},
+                                                                 "mrope_section": _mrope_section(width // 4)},
             "tie_word_embeddings": False, **_special_ids(tokenizer)}  # fmt: skip
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    """Rotary frequencies split over time, height and width (Qwen2.5: 16/24/24 of 64)."""
+    half = head_dim // 2
+    return [half - 2 * (3 * half // 8), 3 * half // 8, 3 * half // 8]
 
 
 def _special_ids(tokenizer) -> dict[str, int]:
@@ -96,11 +102,11 @@ def _vision_config(width: int, out: int) -> dict:
             "fullatt_block_indexes": [1]}  # fmt: skip
 
 
-def build_tiny_model(family: str, tokenizer, width: int = 64, depth: int = 2):
+def build_tiny_model(family: str, tokenizer, width: int = 64, depth: int = 2, vision_width: int = 32):
     """A randomly initialised ``Qwen2_5_VLForConditionalGeneration`` or Qwen2.5-Omni thinker."""
     ids = _ids(tokenizer, family)
     text = _text_config(tokenizer, width, depth)
-    vision = _vision_config(32, width)
+    vision = _vision_config(vision_width, width)
     if family == "vl":
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -139,14 +145,16 @@ def preprocessor_config(family: str) -> dict:
     return config
 
 
-def make_tiny_qwen(folder: str | Path, family: str = "omni", width: int = 64, depth: int = 2, seed: int = 0) -> Path:
+def make_tiny_qwen(
+    folder: str | Path, family: str = "omni", width: int = 64, depth: int = 2, seed: int = 0, vision_width: int = 32
+) -> Path:
     """Write a tiny ``family`` ("vl" or "omni") model folder shaped like the released checkpoints."""
     if family not in FAMILIES:
         raise ValueError(f"family: unknown '{family}'; valid: {', '.join(FAMILIES)}")
     torch.manual_seed(seed)
     folder = Path(folder)
     tokenizer = tiny_qwen_tokenizer(family)
-    model = build_tiny_model(family, tokenizer, width, depth).eval()
+    model = build_tiny_model(family, tokenizer, width, depth, vision_width).eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
