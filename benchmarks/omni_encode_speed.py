@@ -26,8 +26,8 @@ def official_images(model, processor, images: list, batch_size: int = 8) -> torc
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            messages = [[{"role": "user", "content": [{"type": "image", "image": image},
-                                                      {"type": "text", "text": "\nSummarize the above image in one word:"}]}]
+            suffix = {"type": "text", "text": "\nSummarize the above image in one word:"}
+            messages = [[{"role": "user", "content": [{"type": "image", "image": image}, suffix]}]
                         for image in images[i : i + batch_size]]  # fmt: skip
             text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             audios, imgs, videos = process_mm_info(messages, use_audio_in_video=True)
@@ -71,8 +71,8 @@ def main() -> None:
         timings["replab"].append(time.perf_counter() - start)
     best = {k: min(v) for k, v in timings.items()}
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"CPU: {cpu}, {torch.get_num_threads()} threads; model: Omni thinker width {args.width}, {args.depth} layers; "
-          f"{args.images} images {args.size}×{args.size}")  # fmt: skip
+    print(f"CPU: {cpu}, {torch.get_num_threads()} threads; model: Omni thinker width {args.width}, "
+          f"{args.depth} layers; {args.images} images {args.size}×{args.size}")  # fmt: skip
     row = ours.rows(images[:1])[0]
     config = ours.full.config
     from replab.embed.qwen_media import shared_prefix

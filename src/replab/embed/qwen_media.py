@@ -272,13 +272,13 @@ def batch_inputs(rows: list[MediaRow], pad_id: int, config, device: torch.device
 def rope_positions(base: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """``[3, B, W]`` multimodal rotary positions of a left-padded batch, as the model itself computes them."""
     get = inputs.get
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    grids = (get("image_grid_thw"), get("video_grid_thw"))
     if "omni" in base.config.model_type:
         lengths = get("feature_attention_mask").sum(-1) if "feature_attention_mask" in inputs else None
-        positions, _ = base.get_rope_index(inputs["input_ids"], get("image_grid_thw"), get("video_grid_thw"),
-                                           inputs["attention_mask"], False, lengths, get("video_second_per_grid"))  # fmt: skip
+        positions, _ = base.get_rope_index(ids, *grids, mask, False, lengths, get("video_second_per_grid"))
     else:
-        positions, _ = base.get_rope_index(inputs["input_ids"], inputs["mm_token_type_ids"], get("image_grid_thw"),
-                                           get("video_grid_thw"), get("second_per_grid_ts"), inputs["attention_mask"])  # fmt: skip
+        positions, _ = base.get_rope_index(ids, inputs["mm_token_type_ids"], *grids, get("second_per_grid_ts"), mask)
     return positions
 
 
