@@ -15,6 +15,7 @@ from replab.embed.data import load_triplets_jsonl
 from replab.embed.model import Embedder
 from replab.embed.tiny_qwen import make_tiny_qwen
 from replab.errors import DataError
+from tests.media_helpers import write_mp4, write_wav
 
 av = pytest.importorskip("av")
 
@@ -41,29 +42,6 @@ def media(tmp_path_factory) -> dict[str, Path]:
     (folder / "broken.mp4").write_bytes(b"not a video")
     write_wav(folder / "empty.wav", np.zeros(0, dtype=np.float32))
     return {p.name: p for p in folder.iterdir()}
-
-
-def write_wav(path: Path, wave: np.ndarray, rate: int = 16000) -> None:
-    import wave as wavmod
-
-    with wavmod.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes())
-
-
-def write_mp4(path: Path, rng, frames: int = 12) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=6)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for t in range(frames):
-            frame = rng.integers(0, 40, (48, 64, 3), dtype=np.uint8)
-            frame[:, (t * 5) % 64 :] += 150
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def _image(seed: int, size=(36, 52)) -> Image.Image:
