@@ -185,6 +185,12 @@ BAD = {
         ("--modality image without --inputs", "--model smollm2 --modality image", "--inputs"),
         ("--modality sound", "--model smollm2 --modality sound", "--modality"),
     ],
+    "embed mteb": [
+        ("neither --tasks nor --benchmark", "--model smollm2 --out {ws}/m1", "--tasks"),
+        ("an unknown task", "--model smollm2 --tasks NoSuchTask --out {ws}/m1", "NoSuchTask"),
+        ("a task not cached offline", "--model smollm2 --tasks STSBenchmark --out {ws}/m1", "not in the local cache"),
+        ("--out holds a run", "--model smollm2 --tasks STSBenchmark --out {ws}/mydit", "diffusion"),
+    ],
     "embed encode": [
         ("--out not .npy", "--model smollm2 --inputs {ws}/notes.txt --out {ws}/e.txt", "e.txt"),
         ("--out a folder", "--model smollm2 --inputs {ws}/notes.txt --out {ws}/userfiles", "userfiles"),

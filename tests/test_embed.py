@@ -1,7 +1,6 @@
 import json
 import logging
 import math
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -250,23 +249,6 @@ def test_ddp_gather_equals_one_process(tiny_lm, tmp_path, same_side):
     ddp = [json.loads(x) for x in (tmp_path / "ddp/metrics.jsonl").read_text().splitlines()]
     losses = lambda rows: [r["loss"] for r in rows if "loss" in r]  # noqa: E731
     assert losses(single) == pytest.approx(losses(ddp), rel=1e-5)
-
-
-def test_mteb_style_encode_call(tiny_lm):
-    from replab.embed.evaluate import MTEBEncoder
-
-    class PromptType(str, Enum):  # mteb's enum, redefined here: the test must not download anything
-        query = "query"
-        document = "document"
-
-    embedder = Embedder.from_pretrained(str(tiny_lm), bf16=False)
-    embedder.template.prompts.update(query="Query:\n", document="Passage:\n")
-    wrapped = MTEBEncoder(embedder)
-    got = wrapped.encode(TEXTS, task_name="NFCorpus", prompt_type=PromptType.query, batch_size=2)
-    assert isinstance(got, np.ndarray) and got.shape == (len(TEXTS), embedder.dim)
-    assert np.allclose(got, embedder.encode_query(TEXTS), atol=1e-6)
-    assert not np.allclose(got, embedder.encode_document(TEXTS), atol=1e-4)
-    assert np.allclose(wrapped.encode(TEXTS, task_name="STS12"), embedder.encode(TEXTS), atol=1e-6)
 
 
 def test_bad_inputs(tiny_lm, tmp_path, caplog):

@@ -19,7 +19,7 @@ def _blocks(slow: bool) -> list[str]:
 
 
 def test_the_section_has_its_blocks():
-    assert len(_blocks(slow=False)) == 4 and len(_blocks(slow=True)) == 1
+    assert len(_blocks(slow=False)) == 5 and len(_blocks(slow=True)) == 1
 
 
 def _fake_judge(messages):
@@ -31,7 +31,7 @@ def _fake_judge(messages):
 
 def test_readme_python_blocks_run(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    diffusion, judge, fairness, omni = _blocks(slow=False)
+    diffusion, judge, fairness, omni, with_mteb = _blocks(slow=False)
     scope: dict = {}
     exec(compile(diffusion, "README.md (diffusion block)", "exec"), scope)
     assert tuple(scope["images"].shape) == (4, 1, 28, 28) and tuple(scope["latents"].shape) == (4, 128, 7, 7)
@@ -49,6 +49,8 @@ def test_readme_python_blocks_run(monkeypatch, tmp_path):
     assert corrected["low"][0] <= 0.3 <= corrected["high"][0]  # the 90 %-accurate probe's error corrected
     exec(compile(omni, "README.md (omnimodal block)", "exec"), scope)
     assert scope["embeddings"].shape == (4, 64) and scope["model"].modalities == ("text", "image", "video", "audio")
+    exec(compile(with_mteb, "README.md (mteb block)", "exec"), scope)
+    assert not scope["results"].exceptions and 0 <= scope["results"].task_results[0].get_score() <= 1
 
 
 @pytest.mark.slow

@@ -267,6 +267,11 @@ def _embed_parser(verbs) -> None:
     p.add_argument("--n", type=_number(int, 2), default=500)
     p.add_argument("--modality", choices=("text", "image", "audio", "video"), default="text")
     p.add_argument("--inputs", default=None, help="a folder of media files (needed for image, audio, video)")
+    p = verbs.add_parser("mteb", help="score on mteb 2.x tasks (mteb.evaluate); results in a Run folder")
+    p.add_argument("--model", required=True, help="a run of 'embed train', a model folder or 'smollm2'")
+    p.add_argument("--tasks", nargs="*", default=[], metavar="NAME", help="mteb task names, e.g. STSBenchmark")
+    p.add_argument("--benchmark", default=None, help="an mteb benchmark name, e.g. 'MTEB(eng, v2)' or 'MIEB(lite)'")
+    p.add_argument("--out", required=True, help="the run folder (mteb's result files inside; rerun to resume)")
     p = verbs.add_parser("encode", help="embed texts or media files into a .npy array")
     p.add_argument("--model", required=True, help="a run of 'embed train', a model folder or 'smollm2'")
     p.add_argument("--inputs", required=True, help="a .txt (a text per line), a .jsonl (a text or {text, image, "
@@ -435,6 +440,10 @@ def _rae(args: argparse.Namespace) -> None:
             if key not in found:
                 raise ConfigError(f"rae import-official: give {flag} (or --config with the official YAML)")
         import_official(out=args.out, **found)
+    elif args.verb == "mteb":
+        from replab.embed.mteb_run import run_mteb
+
+        print(run_mteb(args.model, args.tasks, args.benchmark, args.out))
     elif args.verb == "encode":
         from replab.rae.latent_cache import encode_to_cache, latents_dir
 
@@ -581,6 +590,10 @@ def _embed(args: argparse.Namespace) -> None:
 
         values = encode_cli.anisotropy(args.model, args.modality, args.inputs, args.n)
         print("\n".join(f"  layer {layer:2d}: {value:.3f}" for layer, value in enumerate(values)))
+    elif args.verb == "mteb":
+        from replab.embed.mteb_run import run_mteb
+
+        print(run_mteb(args.model, args.tasks, args.benchmark, args.out))
     elif args.verb == "encode":
         from replab.embed import encode_cli
 

@@ -1,5 +1,5 @@
 """``replab embed eval|anisotropy``: held-out WordNet retrieval, anisotropy per layer, mutual-kNN
-alignment, a sentence-transformers baseline, and an mteb-compatible ``encode``."""
+alignment and a sentence-transformers baseline (mteb 2.x scoring: ``replab.embed.mteb_model``)."""
 
 from __future__ import annotations
 
@@ -105,21 +105,6 @@ def random_texts(n: int, seed: int = 0) -> list[str]:
     synsets = load_wordnet()
     rng = random.Random(seed)
     return [s.definition for s in rng.sample(synsets, n)]
-
-
-class MTEBEncoder:
-    """What mteb calls: ``encode(sentences, *, task_name, prompt_type=None, **kwargs) -> np.ndarray``;
-    ``prompt_type`` (mteb's ``PromptType``: query/document, or None) picks replab's prompt."""
-
-    def __init__(self, embedder) -> None:
-        self.embedder = embedder
-
-    def encode(self, sentences, *, task_name: str | None = None, prompt_type=None, **kwargs: Any) -> np.ndarray:
-        kind = getattr(prompt_type, "value", prompt_type)
-        prompt_name = {"query": "query", "document": "document", "passage": "document"}.get(kind) if kind else None
-        batch_size = kwargs.get("batch_size", 32)
-        return self.embedder.encode(list(sentences), batch_size=batch_size, prompt_name=prompt_name,
-                                    show_progress_bar=kwargs.get("show_progress_bar"))  # fmt: skip
 
 
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
