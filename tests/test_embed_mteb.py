@@ -40,7 +40,7 @@ def test_mteb_ndcg_equals_replab_retrieval_metrics(text_model, tmp_path):
 
     assert isinstance(model, EncoderProtocol)
     result = mteb.evaluate(model, tasks=[local_retrieval("LocalRetrieval", QUERIES, CORPUS, RELEVANT)],
-                           cache=mteb.ResultCache(tmp_path / "cache"))  # fmt: skip
+                           cache=mteb.ResultCache(tmp_path / "cache"), co2_tracker=False)  # fmt: skip
     assert not result.exceptions
     queries = text_model.encode_query(list(QUERIES.values()))
     docs = text_model.encode_document(list(CORPUS.values()))
@@ -56,7 +56,9 @@ def test_mteb_sts_is_the_spearman_of_replab_cosines(text_model):
     pairs = [("a dog is", "domestic animal"), ("the cat sat", "on the mat"), ("fox jumps", "quick brown"),
              ("large feline", "an act"), ("summarize", "the mat"), ("you are", "genus panthera")]  # fmt: skip
     scores = [5.0, 4.0, 4.5, 0.5, 1.0, 0.0]
-    result = mteb.evaluate(MTEBModel(text_model), tasks=[local_sts("LocalSTS", pairs, scores)], cache=None)
+    result = mteb.evaluate(
+        MTEBModel(text_model), tasks=[local_sts("LocalSTS", pairs, scores)], cache=None, co2_tracker=False
+    )
     a = text_model.encode([p[0] for p in pairs])
     b = text_model.encode([p[1] for p in pairs])
     cosines = (a * b).sum(1)
@@ -101,7 +103,7 @@ def test_tiny_vl_runs_text_to_image_retrieval_and_image_classification(tmp_path)
     images = [_image(10 + i, "L" if i % 2 else "RGB") for i in range(8)]
     labels = [i % 2 for i in range(8)]
     classify = local_image_classification("LocalImageClassification", (images, labels), (images, labels))
-    result = mteb.evaluate(model, tasks=[t2i, classify], cache=None)
+    result = mteb.evaluate(model, tasks=[t2i, classify], cache=None, co2_tracker=False)
     assert not result.exceptions
     queries = vl.encode_query(["a sneaker", "a boot"])
     docs = vl.encode_document(list(corpus.values()))

@@ -280,6 +280,8 @@ def _embed_parser(verbs) -> None:
     p.add_argument("--batch-size", type=COUNT, default=16)
     p = verbs.add_parser("grsl", help="generation-representation scaling: perplexity vs retrieval after tuning")
     _add_preset(p, "grsl")
+    p = verbs.add_parser("pretrain-vlm", help="build the small Fashion-MNIST VLM and caption-pretrain its projector")
+    _add_preset(p, "fmnist-smollm2")
 
 
 def _footprint_parser(verbs) -> None:
@@ -440,6 +442,11 @@ def _rae(args: argparse.Namespace) -> None:
             if key not in found:
                 raise ConfigError(f"rae import-official: give {flag} (or --config with the official YAML)")
         import_official(out=args.out, **found)
+    elif args.verb == "pretrain-vlm":
+        from replab.embed.pretrain_vlm import VLMPretrainConfig, pretrain_vlm
+
+        folder = pretrain_vlm(_config(VLMPretrainConfig, "embed", args), args.out)
+        print(f"caption accuracy: {folder / 'caption_accuracy.json'}\nmodel (loads in Embedder): {folder / 'model'}")
     elif args.verb == "mteb":
         from replab.embed.mteb_run import run_mteb
 
@@ -590,6 +597,11 @@ def _embed(args: argparse.Namespace) -> None:
 
         values = encode_cli.anisotropy(args.model, args.modality, args.inputs, args.n)
         print("\n".join(f"  layer {layer:2d}: {value:.3f}" for layer, value in enumerate(values)))
+    elif args.verb == "pretrain-vlm":
+        from replab.embed.pretrain_vlm import VLMPretrainConfig, pretrain_vlm
+
+        folder = pretrain_vlm(_config(VLMPretrainConfig, "embed", args), args.out)
+        print(f"caption accuracy: {folder / 'caption_accuracy.json'}\nmodel (loads in Embedder): {folder / 'model'}")
     elif args.verb == "mteb":
         from replab.embed.mteb_run import run_mteb
 

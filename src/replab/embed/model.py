@@ -37,6 +37,12 @@ ALL_LAYERS = -1000  # ``layer`` value asking for the pooled states of every laye
 
 MULTIMODAL_TYPES = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
                     "qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}  # fmt: skip
+FMNIST_VLM = "replab_fmnist_vlm"  # replab's own small VLM (replab.embed.fmnist_vlm)
+
+
+def _model_type(path: str) -> str | None:
+    config = Path(path, "config.json")
+    return json.loads(config.read_text()).get("model_type") if config.is_file() else None
 
 
 def language_tower(model: torch.nn.Module) -> torch.nn.Module:
@@ -51,8 +57,8 @@ def language_tower(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def is_multimodal(model: torch.nn.Module) -> bool:
-    """A Qwen2.5-VL or Qwen2.5-Omni thinker (the families whose inputs ``replab.embed.qwen_media`` builds)."""
-    return getattr(model.config, "model_type", "") in MULTIMODAL_TYPES
+    """A Qwen2.5-VL, a Qwen2.5-Omni thinker or replab's small VLM (the families whose inputs replab builds)."""
+    return getattr(model.config, "model_type", "") in (*MULTIMODAL_TYPES, FMNIST_VLM)
 
 
 def load_base(path: str, dtype: torch.dtype) -> torch.nn.Module:
@@ -60,6 +66,10 @@ def load_base(path: str, dtype: torch.dtype) -> torch.nn.Module:
     the released layout); a causal LM without its unused head."""
     from transformers import AutoConfig, AutoModel
 
+    if _model_type(path) == FMNIST_VLM:
+        from replab.embed.fmnist_vlm import FmnistVLM
+
+        return _quietly(FmnistVLM.from_pretrained, path, dtype=dtype).eval()
     config = AutoConfig.from_pretrained(path)
     if config.model_type in MULTIMODAL_TYPES:
         import transformers
@@ -67,6 +77,15 @@ def load_base(path: str, dtype: torch.dtype) -> torch.nn.Module:
         architecture = (config.architectures or [MULTIMODAL_TYPES[config.model_type]])[0]
         return _quietly(getattr(transformers, architecture).from_pretrained, path, dtype=dtype).eval()
     return _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
+
+
+def media_builder(model: torch.nn.Module):
+    """The class that turns items into model inputs for ``model``'s family."""
+    if model.config.model_type == FMNIST_VLM:
+        from replab.embed.fmnist_vlm import FmnistMedia
+
+        return FmnistMedia
+    return QwenMedia
 
 
 def resolve_base(name_or_path: str) -> str:
@@ -150,11 +169,9 @@ class Embedder:
         if is_multimodal(full) and not Path(path, "preprocessor_config.json").is_file():
             log.warning("%s has no preprocessor_config.json: its media cannot be prepared, text only", path)
         elif is_multimodal(full):
-            from replab.embed.qwen_media import QwenMedia
-
             prompts = MediaPrompts(**info.get("media_prompts", {})) if prompt is None else prompt.media()
             limits = media_limits or MediaLimits(**info.get("media_limits", {}))
-            media = QwenMedia(path, tokenizer, full.config, prompts, limits)
+            media = media_builder(full)(path, tokenizer, full.config, prompts, limits)
         return cls(
             tower,
             tokenizer,
@@ -503,7 +520,7 @@ class Embedder:
         from replab.embed.qwen_media import drop_prefix, rope_positions, shared_prefix
 
         config = self.full.config
-        media = {config.image_token_id, config.video_token_id, getattr(config, "audio_token_id", -1)}
+        media = {config.image_token_id, getattr(config, "video_token_id", -1), getattr(config, "audio_token_id", -1)}
         shared = shared_prefix(list(rows), media)
         if shared == 0:
             return {}

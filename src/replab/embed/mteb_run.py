@@ -60,7 +60,8 @@ def run_mteb(model: str, names: list[str], benchmark: str | None, out: str | Pat
     with Run(out, config, kind="embed-mteb") as run:
         wrapped = MTEBModel(embedder, name=f"replab/{Path(model).name or model}")
         start = time.perf_counter()
-        result = mteb.evaluate(wrapped, tasks=tasks, cache=mteb.ResultCache(run.folder / "mteb"))
+        # co2_tracker off: the Run measures energy itself, and CodeCarbon's online tracker must never run here
+        result = mteb.evaluate(wrapped, tasks=tasks, cache=mteb.ResultCache(run.folder / "mteb"), co2_tracker=False)
         seconds = time.perf_counter() - start
     return summary(result, seconds)
 

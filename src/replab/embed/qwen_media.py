@@ -150,7 +150,7 @@ class QwenMedia:
         counts: dict[str, int] = {}
         if item.image is not None:
             tensors.update(self.image(item.image))
-            counts["image"] = int(tensors["image_grid_thw"].prod()) // 4
+            counts["image"] = self.image_tokens(tensors)
         if item.video is not None:
             tensors.update(self.video(item.video))
             counts["video"] = int(tensors["video_grid_thw"].prod()) // 4
@@ -165,6 +165,9 @@ class QwenMedia:
         return MediaRow(ids, item.kind, tensors)
 
     # ---- media → tensors ---------------------------------------------------------------------------
+    def image_tokens(self, tensors: dict[str, torch.Tensor]) -> int:
+        return int(tensors["image_grid_thw"].prod()) // 4  # 14-pixel patches merged 2 × 2
+
     def image(self, image) -> dict[str, torch.Tensor]:
         width, height = image.size
         h, w = smart_resize(height, width, PATCH_FACTOR, IMAGE_MIN_PIXELS, IMAGE_FETCH_MAX_PIXELS)
@@ -237,8 +240,8 @@ def _patchify_video(clip: torch.Tensor, patch: int = 14, merge: int = 2, tempora
 def batch_inputs(rows: list[MediaRow], pad_id: int, config, device: torch.device) -> dict[str, torch.Tensor]:
     """The keyword arguments of the VL / Omni base model for ``rows``: ids left-padded (the last real token
     at the last position), each medium's tensors concatenated in row order."""
-    family = "omni" if "omni" in config.model_type else "vl"
-    image_id, video_id = config.image_token_id, config.video_token_id
+    family = "omni" if "omni" in config.model_type else "vl" if "qwen" in config.model_type else "plain"
+    image_id, video_id = config.image_token_id, getattr(config, "video_token_id", None)
     width = max(len(r.ids) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -249,6 +252,7 @@ def batch_inputs(rows: list[MediaRow], pad_id: int, config, device: torch.device
     have = lambda key: [r.tensors[key] for r in rows if key in r.tensors]  # noqa: E731
     if have("pixel_values"):
         out["pixel_values"] = torch.cat(have("pixel_values"))
+    if have("image_grid_thw"):
         out["image_grid_thw"] = torch.stack(have("image_grid_thw"))
     if have("pixel_values_videos"):
         out["pixel_values_videos"] = torch.cat(have("pixel_values_videos"))
@@ -270,9 +274,12 @@ def batch_inputs(rows: list[MediaRow], pad_id: int, config, device: torch.device
 
 
 def rope_positions(base: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``[3, B, W]`` multimodal rotary positions of a left-padded batch, as the model itself computes them."""
+    """``[3, B, W]`` multimodal rotary positions of a left-padded batch, as the model itself computes them
+    (``[B, W]`` for a model with plain positions)."""
     get = inputs.get
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    if "qwen" not in base.config.model_type:  # one-dimensional positions, counted from each row's first token
+        return (mask.long().cumsum(-1) - 1).clamp(min=0)
     grids = (get("image_grid_thw"), get("video_grid_thw"))
     if "omni" in base.config.model_type:
         lengths = get("feature_attention_mask").sum(-1) if "feature_attention_mask" in inputs else None
@@ -284,7 +291,7 @@ def rope_positions(base: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> to
 
 def drop_prefix(inputs: dict[str, torch.Tensor], positions: torch.Tensor, shared: int) -> torch.Tensor:
     """Remove the first ``shared`` real tokens of every row (left padding stays left) from the token-shaped
-    inputs, in place; the positions of what remains."""
+    inputs, in place; the positions of what remains (``[3, B, W]`` multimodal rotary ones, or ``[B, W]``)."""
     mask = inputs["attention_mask"]
     rows, width = mask.shape
     start = (width - mask.sum(1)).unsqueeze(1)
@@ -293,6 +300,8 @@ def drop_prefix(inputs: dict[str, torch.Tensor], positions: torch.Tensor, shared
     for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
         if key in inputs:
             inputs[key] = inputs[key][keep].view(rows, width - shared)
+    if positions.ndim == 2:
+        return positions[keep].view(rows, width - shared)
     return positions[:, keep].view(3, rows, width - shared)
 
 

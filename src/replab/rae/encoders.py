@@ -17,12 +17,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from replab.core.config import from_dict
+from replab.core.vit import LocalViT, read_local_vit
 from replab.errors import ConfigError, DataError
-from replab.rae.local_vit import LocalViT, LocalViTConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 LOCAL_VIT_DEFAULT = ASSETS / "encoders" / "local-vit-fmnist"
@@ -181,11 +180,7 @@ def load_local_vit(folder: Path | str | None = None) -> LocalViT:
             f"local-vit weights not found in {folder}; pre-train them with "
             "'replab rae pretrain-encoder --preset local-vit-fmnist --out runs/encoder'"
         )
-    config = from_dict(LocalViTConfig, json.loads((folder / "config.json").read_text()), str(folder / "config.json"))
-    model = LocalViT(config)
-    state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
-    model.load_state_dict(state)
-    return model
+    return read_local_vit(folder)
 
 
 def build_encoder(config: EncoderConfig) -> RepresentationEncoder:
