@@ -93,3 +93,32 @@ def test_pretraining_resumes_after_a_kill(tmp_path, monkeypatch):
     result = json.loads((folder / "caption_accuracy.json").read_text())
     assert result["images"] == 20 and 0 <= result["caption_accuracy"] <= 1
     assert Embedder.from_pretrained(str(folder / "model"), bf16=False).encode([_digit(0)]).shape[0] == 1
+
+
+def test_the_class_words_are_held_out_of_the_text_tuning():
+    from replab.embed.omni_claim import CLASS_TERMS
+    from replab.embed.train import EmbedDataConfig, load_training_triplets
+
+    triplets = load_training_triplets(EmbedDataConfig(exclude_words=list(CLASS_TERMS)))
+    everything = load_training_triplets(EmbedDataConfig())
+    assert 0 < len(triplets) < len(everything)
+    words = {"shirt", "coat", "sandal", "sneaker", "boot", "bag", "trousers", "trouser", "pullover", "dress", "t-shirt"}
+    for t in triplets:
+        for text in (t.anchor, t.positive, t.negative or ""):
+            tokens = {w.strip(".,;:()\"'").lower() for w in text.split()}
+            assert not tokens & (words | {w + "s" for w in words} | {w + "es" for w in words}), text
+    shuffled = load_training_triplets(EmbedDataConfig(exclude_words=list(CLASS_TERMS), shuffle_pairs=True))
+    assert [t.anchor for t in shuffled] == [t.anchor for t in triplets]
+    assert sum(a.positive == b.positive for a, b in zip(shuffled, triplets)) < len(triplets) / 100
+
+
+def test_the_claim_runs_end_to_end_on_a_tiny_vlm_and_writes_its_report(tiny_vlm, tmp_path):
+    from replab.embed.omni_claim import OmniClaimConfig, run_omni_claim
+
+    config = OmniClaimConfig(vlm=str(tiny_vlm), seeds=[0], steps=2, batch_size=4, lora_r=2, images=20, texts=12, k=3)
+    table = run_omni_claim(config, tmp_path / "claim")
+    assert "zero-shot accuracy" in table and "shuffled control (1 seeds)" in table
+    assert (tmp_path / "claim" / "report.md").exists() and (tmp_path / "claim" / "anisotropy.png").exists()
+    results = sorted(p.name for p in (tmp_path / "claim" / "results").iterdir())
+    assert results == ["base.json", "shuffled-seed0.json", "text-seed0.json"]
+    assert run_omni_claim(config, tmp_path / "claim") == table  # a rerun resumes: nothing recomputed

@@ -282,6 +282,8 @@ def _embed_parser(verbs) -> None:
     _add_preset(p, "grsl")
     p = verbs.add_parser("pretrain-vlm", help="build the small Fashion-MNIST VLM and caption-pretrain its projector")
     _add_preset(p, "fmnist-smollm2")
+    p = verbs.add_parser("omni-claim", help="does text-only tuning improve image embeddings? (LCO-EMB Fig. 1, small)")
+    _add_preset(p, "omni-claim")
 
 
 def _footprint_parser(verbs) -> None:
@@ -447,6 +449,10 @@ def _rae(args: argparse.Namespace) -> None:
 
         folder = pretrain_vlm(_config(VLMPretrainConfig, "embed", args), args.out)
         print(f"caption accuracy: {folder / 'caption_accuracy.json'}\nmodel (loads in Embedder): {folder / 'model'}")
+    elif args.verb == "omni-claim":
+        from replab.embed.omni_claim import OmniClaimConfig, run_omni_claim
+
+        print(run_omni_claim(_config(OmniClaimConfig, "embed", args), args.out))
     elif args.verb == "mteb":
         from replab.embed.mteb_run import run_mteb
 

@@ -53,6 +53,8 @@ class EmbedDataConfig:
     held_out: int = 1000  # WordNet synsets never trained on (the evaluation queries)
     docs: int = 5000  # evaluation corpus: held-out lemma strings + distractors
     seed: int = 0
+    exclude_words: list[str] = field(default_factory=list)  # drop every triplet whose text names one of these
+    shuffle_pairs: bool = False  # control: positives (and negatives) re-paired at random with the anchors
 
 
 @dataclass
@@ -86,8 +88,37 @@ class TrainableWeights(torch.nn.Module):
 def load_training_triplets(config: EmbedDataConfig) -> list[Triplet]:
     if config.source == "wordnet":
         splits = split_wordnet(load_wordnet(), config.held_out, config.docs, config.seed)
-        return wordnet_triplets(splits.train, config.seed)
-    return load_triplets_jsonl(config.source)
+        triplets = wordnet_triplets(splits.train, config.seed)
+    else:
+        triplets = load_triplets_jsonl(config.source)
+    if config.exclude_words:
+        triplets = [t for t in triplets if not names_any(t, config.exclude_words)]
+    if config.shuffle_pairs:
+        triplets = shuffled_pairs(triplets, config.seed)
+    if not triplets:
+        raise ConfigError("data: no training triplets left after data.exclude_words")
+    return triplets
+
+
+def names_any(triplet: Triplet, words: list[str]) -> bool:
+    """Whether any side's text names one of ``words`` (whole words, case-insensitive, plurals in -s/-es too)."""
+    import re
+
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w.lower()) for w in words) + r")(?:e?s)?(?![\w-])")
+    sides = (triplet.anchor, triplet.positive, triplet.negative)
+    texts = [s if isinstance(s, str) else s.get("text", "") for s in sides if s is not None]
+    return any(pattern.search(text.lower()) for text in texts)
+
+
+def shuffled_pairs(triplets: list[Triplet], seed: int) -> list[Triplet]:
+    """The same texts with the anchor–positive pairing destroyed: the control for the effect of any LoRA update
+    that is not contrastive structure."""
+    rng = random.Random(seed + 7919)
+    positives = [t.positive for t in triplets]
+    negatives = [t.negative for t in triplets]
+    rng.shuffle(positives)
+    rng.shuffle(negatives)
+    return [Triplet(t.anchor, p, n) for t, p, n in zip(triplets, positives, negatives)]
 
 
 def add_lora(embedder: Embedder, settings: LoraSettings, gradient_checkpointing: bool = False) -> None:
