@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test test-slow slow-deps bench lint data venv clean
+.PHONY: demo test test-slow test-floors slow-deps bench lint data venv clean
 
 venv: $(VENV_STAMP)
 
@@ -55,6 +55,17 @@ slow-deps: venv
 
 test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
+
+# The fast suite on the oldest versions pyproject.toml declares (every lower bound pinned, tools/floor_constraints.py),
+# in its own .venv-floors. torch's floor is a CUDA build of several GB: give FLOOR_TORCH=2.13.0 to pin the CPU wheel.
+FLOORS := .venv-floors
+test-floors: data
+	rm -rf $(FLOORS) && python3 -m venv $(FLOORS)
+	$(FLOORS)/bin/python -m pip install -q --upgrade pip
+	python3 tools/floor_constraints.py $(if $(FLOOR_TORCH),--torch $(FLOOR_TORCH)) > $(FLOORS)/floors.txt
+	$(FLOORS)/bin/python -m pip install -q -c $(FLOORS)/floors.txt -e '.[dev,all]'
+	$(FLOORS)/bin/python -m pip freeze > $(FLOORS)/installed.txt
+	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider
 
 # Side-by-side benchmarks; figures and commands are recorded in benchmarks/RESULTS.md.
 bench: venv data slow-deps

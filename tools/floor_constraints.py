@@ -2,7 +2,7 @@
 extras of ``all``), for ``make test-floors``: a venv built with these constraints runs the fast suite on the
 oldest versions replab claims to support.
 
-    python tools/floor_constraints.py > floors.txt
+    python tools/floor_constraints.py [--torch 2.13.0] > floors.txt
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def floor(requirement: str) -> str | None:
 
 
 def main() -> None:
-    pins = sorted({pin for req in requirements() if (pin := floor(req))}, key=str.lower)
+    pins = {pin for req in requirements() if (pin := floor(req))}
+    if "--torch" in sys.argv:  # another torch than the floor (the floor's build may be too large to fetch)
+        pins = {p for p in pins if not p.startswith("torch==")} | {f"torch=={sys.argv[sys.argv.index('--torch') + 1]}"}
+    pins = sorted(pins, key=str.lower)
     sys.stdout.write("\n".join(pins) + "\n")
 
 
