@@ -56,15 +56,18 @@ slow-deps: venv
 test-slow: venv data slow-deps
 	$(PY) -m pytest -q -m slow
 
-# The fast suite on the oldest versions pyproject.toml declares (every lower bound pinned, tools/floor_constraints.py),
-# in its own .venv-floors. torch's floor is a CUDA build of several GB: give FLOOR_TORCH=2.13.0 to pin the CPU wheel.
+# The fast suite on the oldest versions pyproject.toml declares: uv installs every direct dependency at its lower
+# bound (--resolution lowest-direct; torch 2.13.0, the CPU wheel where the machine has it), a check confirms each
+# sits at its floor.
 FLOORS := .venv-floors
 test-floors: data
 	rm -rf $(FLOORS) && python3 -m venv $(FLOORS)
-	$(FLOORS)/bin/python -m pip install -q --upgrade pip
-	python3 tools/floor_constraints.py $(if $(FLOOR_TORCH),--torch $(FLOOR_TORCH)) > $(FLOORS)/floors.txt
-	$(FLOORS)/bin/python -m pip install -q -c $(FLOORS)/floors.txt -e '.[dev,all]'
+	$(FLOORS)/bin/python -m pip install -q uv
+	echo "torch==2.13.0$(if $(wildcard /opt/wheels/torch-2.13.0+cpu*),+cpu)" > $(FLOORS)/torch.txt
+	$(FLOORS)/bin/uv pip install -q --python $(FLOORS)/bin/python --resolution lowest-direct --only-binary :all: \
+	  --override $(FLOORS)/torch.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels) -e '.[dev,all]'
 	$(FLOORS)/bin/python -m pip freeze > $(FLOORS)/installed.txt
+	$(FLOORS)/bin/python tools/floor_constraints.py --check $(FLOORS)/installed.txt
 	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider
 
 # Side-by-side benchmarks; figures and commands are recorded in benchmarks/RESULTS.md.

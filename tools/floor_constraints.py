@@ -1,8 +1,10 @@
-"""Pins every direct dependency of replab at the lower bound pyproject.toml declares (core, ``dev`` and the
-extras of ``all``), for ``make test-floors``: a venv built with these constraints runs the fast suite on the
-oldest versions replab claims to support.
+"""The lower bounds pyproject.toml declares for replab's direct dependencies (core, ``dev`` and the extras of
+``all``), and the check ``make test-floors`` runs after uv installed them with ``--resolution lowest-direct``:
+every direct dependency must sit exactly at its declared floor, so the suite that follows runs on the oldest
+versions replab claims.
 
-    python tools/floor_constraints.py [--torch 2.13.0] > floors.txt
+    python tools/floor_constraints.py                     # the floors, as pins
+    python tools/floor_constraints.py --check freeze.txt  # exit 1 naming each dependency above its floor
 """
 
 from __future__ import annotations
@@ -30,11 +32,34 @@ def floor(requirement: str) -> str | None:
     return f"{name}=={lower.group(1)}" if lower else None
 
 
+def check(freeze: Path) -> list[str]:
+    """The direct dependencies whose installed version (``pip freeze`` lines) is not their declared floor."""
+    installed = {}
+    for line in freeze.read_text().splitlines():
+        if "==" in line:
+            name, version = line.split("==", 1)
+            installed[name.lower().replace("_", "-")] = version.split("+")[0]
+    wrong = []
+    for pin in sorted({pin for req in requirements() if (pin := floor(req))}):
+        name, version = pin.split("==")
+        have = installed.get(name.lower().replace("_", "-"))
+        if have is None or [int(x) for x in re.findall(r"\d+", have)] != _padded(version, have):
+            wrong.append(f"{name}: floor {version}, installed {have}")
+    return wrong
+
+
+def _padded(version: str, like: str) -> list[int]:
+    numbers = [int(x) for x in re.findall(r"\d+", version)]
+    return numbers + [0] * (len(re.findall(r"\d+", like)) - len(numbers))
+
+
 def main() -> None:
-    pins = {pin for req in requirements() if (pin := floor(req))}
-    if "--torch" in sys.argv:  # another torch than the floor (the floor's build may be too large to fetch)
-        pins = {p for p in pins if not p.startswith("torch==")} | {f"torch=={sys.argv[sys.argv.index('--torch') + 1]}"}
-    pins = sorted(pins, key=str.lower)
+    if "--check" in sys.argv:
+        wrong = check(Path(sys.argv[sys.argv.index("--check") + 1]))
+        for line in wrong:
+            print(f"not at its floor: {line}")
+        sys.exit(1 if wrong else 0)
+    pins = sorted({pin for req in requirements() if (pin := floor(req))}, key=str.lower)
     sys.stdout.write("\n".join(pins) + "\n")
 
 

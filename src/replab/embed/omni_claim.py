@@ -67,25 +67,30 @@ def test_images(n: int) -> tuple[list, list[int], list[str]]:
 
 
 def measure(folder: str | Path, config: OmniClaimConfig) -> dict[str, Any]:
-    """Every figure of the claim for one model folder."""
-    from replab.embed.crossmodal import Pairs, alignment_per_layer, anisotropy_per_layer, zero_shot
+    """Every figure of the claim for one model folder, from one all-layer pass over each set of inputs."""
     from replab.embed.evaluate import random_texts
-    from replab.embed.model import Embedder
-    from replab.metrics.retrieval import retrieval_metrics
+    from replab.embed.model import ALL_LAYERS, Embedder
+    from replab.metrics.retrieval import anisotropy, mutual_knn_alignment, retrieval_metrics
 
     embedder = Embedder.from_pretrained(str(folder))
     images, labels, captions = test_images(config.images)
-    classes = class_descriptions()
-    result: dict[str, Any] = {"model": str(folder)}
-    result["image anisotropy per layer"] = anisotropy_per_layer(embedder, images)
-    result["text anisotropy per layer"] = anisotropy_per_layer(embedder, random_texts(config.texts, seed=1))
-    result["zero-shot"] = zero_shot(embedder, images, labels, classes)
-    queries = torch.as_tensor(embedder.encode_query(classes))
-    image_emb = torch.as_tensor(embedder.encode(images))
+    image_layers = torch.as_tensor(embedder.encode(images, layer=ALL_LAYERS))  # [layers + 1, n, dim]
+    caption_layers = torch.as_tensor(embedder.encode(captions, layer=ALL_LAYERS))
+    text_layers = embedder.encode(random_texts(config.texts, seed=1), layer=ALL_LAYERS)
+    image_emb = torch.nn.functional.normalize(image_layers[-1], dim=-1)  # the last layer is the embedding
+    classes = torch.as_tensor(embedder.encode_document(class_descriptions()))
+    queries = torch.as_tensor(embedder.encode_query(class_descriptions()))
+    predicted = (image_emb @ classes.T).argmax(1)
+    truth = torch.as_tensor(labels)
     owners = [{i for i, label in enumerate(labels) if label == c} for c in range(10)]
-    result["text→image"] = retrieval_metrics(queries @ image_emb.T, owners)
-    result["mutual_knn per layer"] = alignment_per_layer(embedder, Pairs(images, captions), config.k)
-    return result
+    return {
+        "model": str(folder),
+        "image anisotropy per layer": [anisotropy(x) for x in image_layers],
+        "text anisotropy per layer": [anisotropy(x) for x in text_layers],
+        "zero-shot": {"accuracy": float((predicted == truth).double().mean()), "images": len(labels), "chance": 0.1},
+        "text→image": retrieval_metrics(queries @ image_emb.T, owners),
+        "mutual_knn per layer": [mutual_knn_alignment(a, b, k=config.k) for a, b in zip(image_layers, caption_layers)],
+    }
 
 
 def run_omni_claim(config: OmniClaimConfig, out: str | Path) -> str:

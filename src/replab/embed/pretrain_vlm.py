@@ -100,17 +100,34 @@ def caption_accuracy(model, tokenizer, images: torch.Tensor, labels: torch.Tenso
     model.eval()
     for start in range(0, len(images), batch):
         pixels = images[start : start + batch].float() / 255.0
-        ids = torch.tensor([prompt] * len(pixels))
-        for _ in range(new_tokens):  # full recompute per token: 8 tokens, no cache needed at this size
-            logits = model(ids, torch.ones_like(ids), pixels).logits[:, -1]
-            ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
-        texts = tokenizer.batch_decode(ids[:, len(prompt) :], skip_special_tokens=True)
+        texts = tokenizer.batch_decode(greedy(model, prompt, pixels, new_tokens), skip_special_tokens=True)
         for text, label in zip(texts, labels[start : start + batch].tolist()):
             right += named_class(text) == label
             if len(examples) < 5:
                 examples.append({"caption": text.strip(), "class": CLASS_WORDS[label]})
     model.train(was_training)
     return {"caption_accuracy": right / len(images), "images": len(images), "chance": 0.1, "examples": examples}
+
+
+def greedy(model, prompt: list[int], pixels: torch.Tensor, new_tokens: int) -> torch.Tensor:
+    """Greedy continuations ``[n, new_tokens]`` of the prompt for each image, with a key/value cache."""
+    from transformers import DynamicCache
+
+    from replab.embed.fmnist_vlm import _cache_name
+
+    lm = model.model.language_model
+    cache = DynamicCache(config=lm.config)
+    ids = torch.tensor([prompt] * len(pixels))
+    hidden = model.model(ids, torch.ones_like(ids), pixels, cache=cache, use_cache=True).last_hidden_state
+    out = []
+    for t in range(new_tokens):
+        token = model.lm_head(hidden[:, -1]).argmax(-1, keepdim=True)
+        out.append(token)
+        position = torch.full_like(token, len(prompt) + t)
+        hidden = lm(
+            input_ids=token, position_ids=position, use_cache=True, **{_cache_name(lm): cache}
+        ).last_hidden_state
+    return torch.cat(out, dim=1)
 
 
 def lm_folder(name: str) -> Path:
