@@ -185,6 +185,16 @@ BAD = {
         ("--modality image without --inputs", "--model smollm2 --modality image", "--inputs"),
         ("--modality sound", "--model smollm2 --modality sound", "--modality"),
     ],
+    "embed pretrain-vlm": [
+        ("unknown key", "--out {ws}/v1 nosuch=1", "nosuch"),
+        ("--out holds a run", "--out {ws}/mydit", "diffusion"),
+    ],
+    "embed omni-claim": [
+        ("unknown key", "--out {ws}/o1 nosuch=1", "nosuch"),
+        ("no such vlm", "--out {ws}/o1 vlm={ws}/nosuch", "nosuch"),
+        ("a vlm that is not one", "--out {ws}/o1 vlm={ws}/mydit", "mydit"),
+        ("no seeds", "--out {ws}/o1 seeds=[]", "seeds"),
+    ],
     "embed mteb": [
         ("neither --tasks nor --benchmark", "--model smollm2 --out {ws}/m1", "--tasks"),
         ("an unknown task", "--model smollm2 --tasks NoSuchTask --out {ws}/m1", "NoSuchTask"),

@@ -444,19 +444,6 @@ def _rae(args: argparse.Namespace) -> None:
             if key not in found:
                 raise ConfigError(f"rae import-official: give {flag} (or --config with the official YAML)")
         import_official(out=args.out, **found)
-    elif args.verb == "pretrain-vlm":
-        from replab.embed.pretrain_vlm import VLMPretrainConfig, pretrain_vlm
-
-        folder = pretrain_vlm(_config(VLMPretrainConfig, "embed", args), args.out)
-        print(f"caption accuracy: {folder / 'caption_accuracy.json'}\nmodel (loads in Embedder): {folder / 'model'}")
-    elif args.verb == "omni-claim":
-        from replab.embed.omni_claim import OmniClaimConfig, run_omni_claim
-
-        print(run_omni_claim(_config(OmniClaimConfig, "embed", args), args.out))
-    elif args.verb == "mteb":
-        from replab.embed.mteb_run import run_mteb
-
-        print(run_mteb(args.model, args.tasks, args.benchmark, args.out))
     elif args.verb == "encode":
         from replab.rae.latent_cache import encode_to_cache, latents_dir
 
@@ -608,6 +595,10 @@ def _embed(args: argparse.Namespace) -> None:
 
         folder = pretrain_vlm(_config(VLMPretrainConfig, "embed", args), args.out)
         print(f"caption accuracy: {folder / 'caption_accuracy.json'}\nmodel (loads in Embedder): {folder / 'model'}")
+    elif args.verb == "omni-claim":
+        from replab.embed.omni_claim import OmniClaimConfig, run_omni_claim
+
+        print(run_omni_claim(_config(OmniClaimConfig, "embed", args), args.out))
     elif args.verb == "mteb":
         from replab.embed.mteb_run import run_mteb
 

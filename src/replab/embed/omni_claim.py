@@ -98,6 +98,8 @@ def run_omni_claim(config: OmniClaimConfig, out: str | Path) -> str:
 
     if not config.seeds:
         raise ConfigError("seeds: at least one seed")
+    if config.vlm:
+        _check_vlm(Path(config.vlm))
     out = Path(out)
     with Run(out, {"omni_claim": asdict(config)}, kind="embed-omni-claim",
              defaults={"omni_claim": asdict(OmniClaimConfig())}) as run:  # fmt: skip
@@ -132,6 +134,17 @@ def run_omni_claim(config: OmniClaimConfig, out: str | Path) -> str:
                 done.write_text(json.dumps(result, indent=1))
             results[name] = json.loads(done.read_text())
         return report(results, config, out)
+
+
+def _check_vlm(folder: Path) -> None:
+    """Before any Run folder exists: ``vlm`` must be a pre-trained small VLM (or a run holding one)."""
+    from replab.embed.model import FMNIST_VLM
+
+    config = folder / "model" / "config.json" if (folder / "model" / "config.json").exists() else folder / "config.json"
+    if not config.exists():
+        raise ConfigError(f"vlm: {folder} holds no model (a run of 'embed pretrain-vlm' or its model/ folder)")
+    if json.loads(config.read_text()).get("model_type") != FMNIST_VLM:
+        raise ConfigError(f"vlm: {config.parent} is not the small Fashion-MNIST VLM ('embed pretrain-vlm')")
 
 
 def _pretrained_vlm(config: OmniClaimConfig, out: Path, run: Run) -> Path:
