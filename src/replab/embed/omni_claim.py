@@ -38,8 +38,8 @@ class OmniClaimConfig:
     batch_size: int = 32
     lr: float = 6e-4
     lora_r: int = 16
-    images: int = 1000  # Fashion-MNIST test images measured (100 per class)
-    texts: int = 500  # random WordNet definitions for the text anisotropy
+    images: int = 500  # Fashion-MNIST test images measured (50 per class)
+    texts: int = 300  # random WordNet definitions for the text anisotropy
     k: int = 10  # mutual kNN
     pretrain_steps: int = 240  # when vlm = ""
 
