@@ -74,11 +74,13 @@ def test_a_peft_without_the_internals_read_here_gets_its_own_forward(monkeypatch
     monkeypatch.setattr(lora_forward._peft_linear(), "forward", older_peft_forward)
     layers = [m for m in fused.modules() if type(m).__name__.startswith("Fused")]
     for layer in layers:
-        del layer.lora_variant  # as a peft release before it had one
+        if hasattr(layer, "lora_variant"):  # a peft release before it had one (at peft 0.13 it is already absent)
+            del layer.lora_variant
     assert torch.allclose(fused(x), expected, atol=1e-5) and len(calls) == len(layers)
     for layer in layers:
         layer.lora_variant = {}
-    owner = next(c for c in type(layers[0]).__mro__ if "_cast_input_dtype" in vars(c))
-    monkeypatch.delattr(owner, "_cast_input_dtype")
+    owner = next((c for c in type(layers[0]).__mro__ if "_cast_input_dtype" in vars(c)), None)
+    if owner is not None:  # likewise absent from older releases
+        monkeypatch.delattr(owner, "_cast_input_dtype")
     calls.clear()
     assert torch.allclose(fused(x), expected, atol=1e-5) and len(calls) == len(layers)
