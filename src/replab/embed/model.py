@@ -40,9 +40,11 @@ MULTIMODAL_TYPES = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
 FMNIST_VLM = "replab_fmnist_vlm"  # replab's own small VLM (replab.embed.fmnist_vlm)
 
 
-def _model_type(path: str) -> str | None:
-    config = Path(path, "config.json")
-    return json.loads(config.read_text()).get("model_type") if config.is_file() else None
+def _raw_config(path: str) -> dict:
+    """``config.json`` of a folder or a (cached) hub id, as a dict: no model-type registry needed."""
+    from transformers import PretrainedConfig
+
+    return PretrainedConfig.get_config_dict(path)[0]
 
 
 def language_tower(model: torch.nn.Module) -> torch.nn.Module:
@@ -64,17 +66,17 @@ def is_multimodal(model: torch.nn.Module) -> bool:
 def load_base(path: str, dtype: torch.dtype) -> torch.nn.Module:
     """The model of a folder: a multimodal one whole (towers included, in its own class, so that it saves in
     the released layout); a causal LM without its unused head."""
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
-    if _model_type(path) == FMNIST_VLM:
+    raw = _raw_config(path)
+    if raw.get("model_type") == FMNIST_VLM:
         from replab.embed.fmnist_vlm import FmnistVLM
 
         return _quietly(FmnistVLM.from_pretrained, path, dtype=dtype).eval()
-    config = AutoConfig.from_pretrained(path)
-    if config.model_type in MULTIMODAL_TYPES:
+    if raw.get("model_type") in MULTIMODAL_TYPES:  # by its class: older transformers have no auto type for the thinker
         import transformers
 
-        architecture = (config.architectures or [MULTIMODAL_TYPES[config.model_type]])[0]
+        architecture = (raw.get("architectures") or [MULTIMODAL_TYPES[raw["model_type"]]])[0]
         return _quietly(getattr(transformers, architecture).from_pretrained, path, dtype=dtype).eval()
     return _quietly(AutoModel.from_pretrained, path, dtype=dtype)  # a causal LM's unused lm_head is expected
 
@@ -240,7 +242,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size)
+        return int(_text_config(self.model).hidden_size)
 
     # ---- tokenisation ------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str], prompt_name: str | None = None, warn: bool = True) -> list[list[int]]:
@@ -413,7 +415,7 @@ class Embedder:
         for index in groups.values():
             index = sorted(index, key=lambda i: -_length(rows[i]))
             batches += [index[start : start + batch_size] for start in range(0, len(index), batch_size)]
-        depth = self.model.config.num_hidden_layers + 1 if layer == ALL_LAYERS else None
+        depth = _text_config(self.model).num_hidden_layers + 1 if layer == ALL_LAYERS else None
         out = torch.empty((*([depth] if depth else []), len(rows), self.dim), dtype=torch.float32)
         if show_progress_bar is None:  # on for long inputs, as sentence-transformers does
             show_progress_bar = len(rows) > 8 * batch_size
@@ -542,6 +544,12 @@ class Embedder:
         """Cosine similarity matrix ``[len(a), len(b)]``."""
         a, b = torch.as_tensor(np.asarray(a)), torch.as_tensor(np.asarray(b))
         return torch.nn.functional.normalize(a.float(), dim=-1) @ torch.nn.functional.normalize(b.float(), dim=-1).T
+
+
+def _text_config(model: torch.nn.Module):
+    """The language model's own config (older transformers hand a VLM's tower the whole model's config)."""
+    config = model.config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
 def _length(row) -> int:

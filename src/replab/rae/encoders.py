@@ -145,7 +145,10 @@ def load_hub_encoder(name: str, weights: str | None = None, input_size: int | No
             verbosity = transformers.logging.get_verbosity()
             transformers.logging.set_verbosity_error()  # the pooling head we drop is reported as unexpected
             try:
-                model = transformers.SiglipVisionModel.from_pretrained(source, vision_use_head=False)
+                # the pooling head is never used: dropped through the config (a keyword transformers < 5.25 refuses)
+                config = transformers.SiglipVisionConfig.from_pretrained(source)
+                config.vision_use_head = False
+                model = transformers.SiglipVisionModel.from_pretrained(source, config=config)
             finally:
                 transformers.logging.set_verbosity(verbosity)
             # transformers 4.x nests the tower under .vision_model; 5.x does not
