@@ -9,13 +9,13 @@ document is its own text (image → text).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from replab.embed.data import jsonl_rows
 from replab.errors import DataError
 from replab.metrics.retrieval import anisotropy, mutual_knn_alignment, retrieval_metrics
 
@@ -34,22 +34,12 @@ def read_pairs(path: str | Path) -> Pairs:
     """``{"image": path, "text": caption}`` per line; a bad line is named."""
     images, texts = [], []
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"--pairs {path}: cannot read ({exc.strerror})") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    for where, row in jsonl_rows(path, "--pairs"):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("image"), str):
-            raise DataError(f"{path}:{number}: each line needs a string 'image' (a path) and a string 'text'")
+            raise DataError(f"{where}: each line needs a string 'image' (a path) and a string 'text'")
         file = path.parent / row["image"]
         if not file.is_file():
-            raise DataError(f"{path}:{number}: field 'image': {file} does not exist")
+            raise DataError(f"{where}: field 'image': {file} does not exist")
         images.append(str(file))
         texts.append(row["text"])
     if not texts:

@@ -13,8 +13,10 @@ import json
 import os
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from replab.errors import DataError
 
@@ -189,26 +191,35 @@ def wordnet_triplets(train: list[Synset], seed: int = 0) -> list[Triplet]:
     return triplets
 
 
+def jsonl_rows(path: str | Path, flag: str) -> Iterator[tuple[str, Any]]:
+    """``(where, value)`` for each non-blank line of a JSONL file, ``where`` being ``path:line`` for messages;
+    a file that cannot be read, or a line that is not JSON, is one ``DataError`` naming it."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{flag} {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+
+
 def load_triplets_jsonl(path: str | Path) -> list[Triplet]:
     """``{"anchor": ..., "positive": ...[, "negative": ...]}`` per line; a bad line is named. A side is a text or
     a dict of ``text``/``image``/``audio``/``video`` whose media are files (relative to the JSONL's folder)."""
     triplets = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: not a JSON object")
-            sides = {key: _side(row.get(key), Path(path).parent, f"{path}:{number}: field '{key}'")
-                     for key in ("anchor", "positive") }  # fmt: skip
-            negative = row.get("negative")
-            if negative is not None:
-                negative = _side(negative, Path(path).parent, f"{path}:{number}: field 'negative'")
-            triplets.append(Triplet(sides["anchor"], sides["positive"], negative))
+    for where, row in jsonl_rows(path, "--data"):
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: not a JSON object")
+        sides = {
+            key: _side(row.get(key), Path(path).parent, f"{where}: field '{key}'") for key in ("anchor", "positive")
+        }
+        negative = row.get("negative")
+        if negative is not None:
+            negative = _side(negative, Path(path).parent, f"{where}: field 'negative'")
+        triplets.append(Triplet(sides["anchor"], sides["positive"], negative))
     if not triplets:
         raise DataError(f"{path}: no triplets")
     return triplets

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from replab.core.paths import check_file_out, job_output
+from replab.embed.data import jsonl_rows
 from replab.embed.media import media_kind
 from replab.errors import DataError
 
@@ -32,14 +33,7 @@ def read_inputs(path: str | Path) -> list:
         if not texts:
             raise DataError(f"--inputs {path}: no texts")
         return texts
-    items = []
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            items.append(_relative_to(value, path.parent, f"{path}:{number}"))
+    items = [_relative_to(value, path.parent, where) for where, value in jsonl_rows(path, "--inputs")]
     if not items:
         raise DataError(f"--inputs {path}: no inputs")
     return items
