@@ -61,7 +61,7 @@ def evaluate_fd(
             images = sample()
             run.add_units("images", n)
         with run.phase("eval"):
-            results = {**_scores(images, test, labels, features), "n": n, "guidance": asdict(guidance)}
+            results = {**score_samples(images, test, labels, features), "n": n, "guidance": asdict(guidance)}
         run.log(None, **results)
         (run.artifacts / "fd.json").write_text(json.dumps(results, indent=1))
     return results
@@ -71,7 +71,7 @@ def format_results(results: dict) -> str:
     return "\n".join(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}" for k, v in results.items())
 
 
-def _scores(images: torch.Tensor, test, labels: torch.Tensor | None, features: str) -> dict:
+def score_samples(images: torch.Tensor, test, labels: torch.Tensor | None, features: str) -> dict:
     net, _ = load_feature_net()
     real_images = test.float(slice(0, min(len(test), 10000)))
     fake, real = extract_features(net, images), real_features(net, real_images)

@@ -103,7 +103,7 @@ def generate(
     guidance = guidance or config.sample
     guidance.validate()
     _check_inputs(model, labels, weak_model)
-    grid = Transport(config.transport, rae.latent_shape).grid(guidance.steps, schedule=guidance.schedule)
+    grid = sampling_grid(config, rae.latent_shape, guidance)
     steps = len(grid) - 1
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on any device
     device = next(model.parameters()).device
@@ -133,6 +133,12 @@ def generate(
             parts = [lambda first=first: integrate(first) for first in range(0, count, part)]
             images += in_parallel(parts, device) if not guidance.exact else [run() for run in parts]
     return torch.cat(images) if images else torch.empty(0)
+
+
+def sampling_grid(config: DiffusionConfig, latent_shape: tuple[int, ...], guidance: GuidanceConfig) -> torch.Tensor:
+    """The times ``guidance`` integrates over, for a run's transport and latent shape."""
+    transport = Transport(config.transport, latent_shape)
+    return transport.grid(guidance.steps, schedule=guidance.schedule, extra_shift=guidance.grid_shift)
 
 
 def class_grid_labels(num_classes: int, n: int) -> torch.Tensor:

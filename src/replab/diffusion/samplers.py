@@ -7,6 +7,7 @@ from it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ class GuidanceConfig:
     sampler: str = "euler"  # a key of SAMPLERS
     steps: int = 50  # ODE steps (replab grid) or grid points (official-rae grid: steps − 1 ODE steps)
     schedule: str = "replab"  # time grid: "replab" (to t = 0) | "official-rae" (the official sampler's)
+    grid_shift: float = 1.0  # extra shift of the replab grid: > 1 spends steps near noise, < 1 near data
     cfg_scale: float = 1.0  # classifier-free guidance; 1 = none
     cfg_interval: tuple[float, float] = (0.0, 1.0)  # guide only for t in [a, b]
     autoguidance: str = ""  # a weaker diffusion run on the same latents; "" = none
@@ -40,6 +42,8 @@ class GuidanceConfig:
             raise ConfigError(f"{where}.steps: must be at least 1, got {self.steps}")
         if self.schedule not in ("replab", "official-rae"):
             raise ConfigError(f"{where}.schedule: unknown '{self.schedule}'; valid: replab, official-rae")
+        if self.grid_shift <= 0:
+            raise ConfigError(f"{where}.grid_shift: must be positive, got {self.grid_shift}")
         low, high = self.cfg_interval
         if not 0 <= low < high <= 1:
             raise ConfigError(f"{where}.cfg_interval: expected 0 <= a < b <= 1, got {self.cfg_interval}")
@@ -112,4 +116,76 @@ def heun(velocity: Velocity, noise: torch.Tensor, grid: torch.Tensor, on_step: S
     return x
 
 
-SAMPLERS = {"euler": euler, "heun": heun}
+@torch.no_grad()
+def adams2(velocity: Velocity, noise: torch.Tensor, grid: torch.Tensor, on_step: StepCallback | None = None):
+    """Two-step Adams–Bashforth on the velocity, for uneven steps: one evaluation per step, second order.
+
+    x_{n+1} = x_n + h_n·[(1 + r/2)·v_n − (r/2)·v_{n−1}],  r = h_n / h_{n−1}; the first step is Euler."""
+    x, previous = noise, None
+    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+        v = velocity(x, t)
+        h = t_next - t
+        if previous is None:
+            x = x + h * v
+        else:
+            v_prev, h_prev = previous
+            r = h / h_prev
+            x = x + h * ((1 + r / 2) * v - (r / 2) * v_prev)
+        previous = (v, h)
+        if on_step:
+            on_step()
+    return x
+
+
+@torch.no_grad()
+def dpm_solver_2m(velocity: Velocity, noise: torch.Tensor, grid: torch.Tensor, on_step: StepCallback | None = None):
+    """DPM-Solver++(2M) (Lu et al., 2022) written for the flow x_t = (1 − t)·x₀ + t·ε: one evaluation per step.
+
+    The data prediction is x̂₀ = x_t − t·v; with α = 1 − t, σ = t and λ = log(α/σ) a step from t to t' is
+    x' = (σ'/σ)·x + (α' − α·σ'/σ)·D, D = x̂₀ + (x̂₀ − x̂₀_prev)/(2r), r = h_prev/h, h = λ' − λ. The first
+    step (from t = 1, where λ = −∞) and the last (to t = 0) are first order, i.e. Euler steps."""
+    x, previous = noise, None
+    for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+        x0 = x - t * velocity(x, t)
+        if t_next == 0:
+            x = x0
+        else:
+            d = x0
+            lam, lam_next = _log_snr(t), _log_snr(t_next)
+            if previous is not None and math.isfinite(previous[1]):
+                x0_prev, lam_prev = previous
+                r = (lam - lam_prev) / (lam_next - lam)
+                d = x0 + (x0 - x0_prev) / (2 * r)
+            x = (t_next / t) * x + ((1 - t_next) - (1 - t) * t_next / t) * d
+            previous = (x0, lam)
+        if on_step:
+            on_step()
+    return x
+
+
+def _log_snr(t: float) -> float:
+    """λ = log(α/σ) = log((1 − t)/t): −∞ at t = 1 (noise), +∞ at t = 0 (data)."""
+    return -math.inf if t >= 1 else (math.inf if t <= 0 else math.log((1 - t) / t))
+
+
+SAMPLERS = {"euler": euler, "heun": heun, "adams2": adams2, "dpm++2m": dpm_solver_2m}
+
+
+def evaluation_times(sampler: str, grid: torch.Tensor) -> list[float]:
+    """The times at which ``sampler`` calls the velocity on ``grid`` (traced on a scalar, no model involved)."""
+    times: list[float] = []
+
+    def record(x: torch.Tensor, t: float) -> torch.Tensor:
+        times.append(float(t))
+        return torch.zeros_like(x)
+
+    SAMPLERS[sampler](record, torch.zeros(1), grid)
+    return times
+
+
+def evaluations(guidance: GuidanceConfig, grid: torch.Tensor) -> int:
+    """Network evaluations per sample (NFE): a step inside the CFG interval costs two (conditional and
+    unconditional, fused or not), one outside; AutoGuidance adds the weak model's inside its interval."""
+    low, high = guidance.cfg_interval
+    guided = guidance.cfg_scale != 1.0 or bool(guidance.autoguidance)
+    return sum(1 + (guided and low <= t <= high) for t in evaluation_times(guidance.sampler, grid))

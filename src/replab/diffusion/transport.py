@@ -63,10 +63,13 @@ class Transport:
         v = model(x_t, t, y, **model_kwargs)
         return (v.float() - (noise - x)).pow(2).mean()
 
-    def grid(self, steps: int, device: torch.device | str = "cpu", schedule: str = "replab") -> torch.Tensor:
+    def grid(
+        self, steps: int, device: torch.device | str = "cpu", schedule: str = "replab", extra_shift: float = 1.0
+    ) -> torch.Tensor:
         """The sampling times, shifted like the training times.
 
-        - ``replab``: ``steps + 1`` times from 1 (noise) to 0 (data): ``steps`` ODE steps.
+        - ``replab``: ``steps + 1`` times from 1 (noise) to 0 (data): ``steps`` ODE steps; ``extra_shift``
+          multiplies the shift (> 1 puts more steps near noise, < 1 near data).
         - ``official-rae``: the official ODE sampler's grid, ``steps`` times from 1 to 1 − 1/1000 mirrored,
           i.e. ``1 − linspace(0, 0.999, steps)``: ``steps − 1`` ODE steps, stopping at shift(0.001) > 0.
         """
@@ -76,4 +79,4 @@ class Transport:
             return time_shift(1 - torch.linspace(0.0, 1 - 1 / 1000, steps, device=device), self.alpha)
         if schedule != "replab":
             raise ConfigError(f"sample.schedule: unknown '{schedule}'; valid: {', '.join(GRIDS)}")
-        return time_shift(torch.linspace(1.0, 0.0, steps + 1, device=device), self.alpha)
+        return time_shift(torch.linspace(1.0, 0.0, steps + 1, device=device), self.alpha * extra_shift)
