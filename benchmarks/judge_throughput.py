@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tests.fake_openai_server import FakeOpenAIServer
 
-from replab.judge.backends import GenerationParams, OpenAIBackend
-from replab.judge.cache import CachedBackend, ResponseCache
-from replab.judge.runner import run_items
+from replab.harness.backends import GenerationParams, OpenAIBackend
+from replab.harness.cache import CachedBackend, ResponseCache
+from replab.harness.runner import run_items
 
 
 def run(base_url: str, items: int, concurrency: int, out: Path, cache: ResponseCache) -> tuple[float, CachedBackend]:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from replab.judge.tasks.quantum import humaneval as he
+from replab.quantum import humaneval as he
 
 DATASETS = {"normal": "dataset/dataset_qiskit_test_human_eval.json",
             "hard": "dataset/dataset_qiskit_test_human_eval_hard.json"}  # fmt: skip

@@ -20,9 +20,9 @@ import time
 
 from qiskit.quantum_info import Operator
 
-from replab.judge.tasks.quantum import circuits as C
-from replab.judge.tasks.quantum.sandbox import Sandbox
-from replab.judge.tasks.quantum.verify import Equivalence, load_circuit, verify_circuit
+from replab.quantum import circuits as C
+from replab.quantum.sandbox import Sandbox
+from replab.quantum.verify import Equivalence, load_circuit, verify_circuit
 
 PROGRAM = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
 TEST = (

@@ -3,8 +3,8 @@
 import asyncio
 import sys
 
-from replab.judge.backends import GenerationParams, OpenAIBackend, RetryPolicy
-from replab.judge.runner import run_items
+from replab.harness.backends import GenerationParams, OpenAIBackend, RetryPolicy
+from replab.harness.runner import run_items
 
 
 async def main(base_url: str, out: str, n: int) -> None:

@@ -132,8 +132,8 @@ def test_sampling_errors(tmp_path):
 
 
 def test_generate_rejects_bad_labels_and_mismatched_guidance(tiny_local_vit):
+    from replab.diffusion.config import DiffusionConfig
     from replab.diffusion.sample import generate
-    from replab.diffusion.train import DiffusionConfig
     from replab.rae.decoder import ViTDecoder
     from replab.rae.encoders import EncoderConfig, build_encoder
     from replab.rae.model import RAE

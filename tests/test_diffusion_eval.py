@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replab.diffusion.latents import latents_path
 from replab.diffusion.sample import resolve_rae
 from replab.metrics.prdc import precision_recall
+from replab.rae.latent_cache import latents_path
 
 
 def test_precision_recall_of_identical_and_disjoint_sets():
@@ -111,7 +111,7 @@ def test_latents_are_encoded_again_when_the_rae_run_changes(tmp_path, monkeypatc
     import torch
     from safetensors.torch import save_file
 
-    from replab.diffusion import latents as latents_module
+    from replab.rae import latent_cache as latents_module
 
     calls = []
 

@@ -93,7 +93,7 @@ def test_audit_samples_from_python_gives_the_same_numbers(sample_set, folder_aud
                           classes=labels.numpy(), names=info["groups"])  # fmt: skip
     share = DARK / (DARK + LIGHT)
     assert frame.overall["reading"] == "auditor" and frame.shares[0] == pytest.approx(share)
-    assert frame.difference() == pytest.approx(abs(1 - 2 * share)) and frame.ratio() == pytest.approx(LIGHT / DARK)
+    assert frame.difference() == pytest.approx(abs(1 - 2 * share)) and frame.max_over_min() == pytest.approx(LIGHT / DARK)
     as_written = json.loads(json.dumps(frame.to_dict()))  # JSON's lists for tuples
     for key in ("probe_corrected", "auditor", "probe_hard", "by_class", "overall"):
         assert as_written[key] == report[key], key

@@ -39,8 +39,8 @@ def test_probe_on_reconstructions_reads_decoded_images(tiny_local_vit, tmp_path)
                                                              "train.threads=1", "inputs=reconstructed"])  # fmt: skip
     _, info = load_probe(train_probe(config, tmp_path / "probe"), rae)
     assert info["inputs"] == "reconstructed" and len(info["held_out_true"]) == 24
-    from replab.diffusion.latents import load_or_encode
     from replab.fairness.probe import _reconstructed
+    from replab.rae.latent_cache import load_or_encode
     from replab.rae.model import load_rae
 
     latents = load_or_encode(rae, "train")[0][:5]

@@ -10,7 +10,7 @@ import pytest
 
 from replab.cli import main
 from replab.errors import DataError
-from replab.judge.tasks.quantum import humaneval as he
+from replab.quantum import humaneval as he
 
 PROMPT = ('from qiskit import QuantumCircuit\nfrom qiskit.quantum_info import Statevector\n\n\n'
           'def bell() -> QuantumCircuit:\n    """A circuit preparing (|00> + |11>)/sqrt(2)."""\n')  # fmt: skip

@@ -8,10 +8,10 @@ from itertools import combinations
 import pytest
 
 from replab.errors import DataError
-from replab.judge.tasks.quantum import circuits as C
-from replab.judge.tasks.quantum.tasks import load_tasks, validate_instances
-from replab.judge.tasks.quantum.verify import Equivalence, counts_match, verify_circuit
 from replab.metrics.passk import auroc, cohen_kappa, pass_at_k
+from replab.quantum import circuits as C
+from replab.quantum.tasks import load_tasks, validate_instances
+from replab.quantum.verify import Equivalence, counts_match, verify_circuit
 
 
 def _validated(instances):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from replab.cli import main
-from replab.judge.tasks.quantum.tasks import load_tasks
+from replab.quantum.tasks import load_tasks
 from tests.fake_openai_server import FakeOpenAIServer
 
 TASKS = """

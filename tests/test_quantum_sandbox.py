@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from replab.judge.tasks.quantum.sandbox import ALLOWED_IMPORTS, Limits, Sandbox, inside
+from replab.quantum.sandbox import ALLOWED_IMPORTS, Limits, Sandbox, inside
 
 LIMITS = Limits(timeout_s=2.0, memory_mb=1024)
 OPEN = (*ALLOWED_IMPORTS, "os", "socket", "subprocess")  # the import allowlist off: the hooks must hold

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from replab.judge.tasks.quantum.run import QuantumRunConfig, run_quantum
-from replab.judge.tasks.quantum.tasks import load_tasks
+from replab.quantum.run import QuantumRunConfig, run_quantum
+from replab.quantum.tasks import load_tasks
 
 
 @pytest.mark.slow

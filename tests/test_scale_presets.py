@@ -61,8 +61,8 @@ def test_the_dh_xl_preset_trains_from_cached_latents(rae_run, tmp_path):
 def test_the_xl_preset_builds_and_runs_forward_on_the_rae_latents(rae_run):
     import torch
 
+    from replab.diffusion.config import build_model
     from replab.diffusion.latents import open_latent_source
-    from replab.diffusion.train import build_model
 
     config = load_config(DiffusionConfig, "diffusion", "imagenet256-dinov2-dh-xl", [f"rae={rae_run}"])
     source = open_latent_source(rae_run, config.latents, torch.device("cpu"))

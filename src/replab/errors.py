@@ -20,11 +20,16 @@ class CheckpointError(ReplabError):
 _said: set[str] = set()
 
 
-def notice(message: str) -> None:
+def notice(message: str, level: str = "notice") -> None:
     """Tell the user something worth knowing that is not an error — in words, on stderr, once per process
     (a data file loaded by several steps of one command is reported once)."""
     import sys
 
     if message not in _said:
         _said.add(message)
-        print(f"replab: notice: {message}", file=sys.stderr)
+        print(f"replab: {level}: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """A fallback the user should know about (what replab does instead, and why): one line, once per process."""
+    notice(message, "warning")

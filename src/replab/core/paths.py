@@ -76,3 +76,12 @@ def check_folder_out(path: str | Path, flag: str = "--out") -> Path:
         raise ConfigError(f"{flag} {path}: a file, not a folder")
     _check_place(path, flag)
     return path
+
+
+def beside_run(path: str | Path, run_folder: str | Path) -> Path:
+    """A path a run's config names: taken from the working directory when it is absolute or exists there, else
+    from the run's folder (shipped runs name their RAE as a sibling folder)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(run_folder) / path

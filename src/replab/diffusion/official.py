@@ -236,7 +236,7 @@ def import_official(
     checkpoint: str | Path, config_path: str | Path, rae: str | Path, out: str | Path, autoguidance: str = ""
 ) -> Path:
     """A released DiT-DH / LightningDiT checkpoint and its official YAML → a replab diffusion Run folder."""
-    from replab.diffusion.train import DiffusionConfig, build_model
+    from replab.diffusion.config import DiffusionConfig, build_model
     from replab.rae.model import load_stats
 
     config_path = Path(config_path)

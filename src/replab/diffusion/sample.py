@@ -12,24 +12,17 @@ from replab.core.checkpoint import load_modules
 from replab.core.config import from_dict
 from replab.core.images import save_grid
 from replab.core.inference import fast_forward, in_parallel
+from replab.core.paths import beside_run
 from replab.core.progress import FRACTIONAL, progress_bar
 from replab.core.run import Run
+from replab.diffusion.config import DiffusionConfig, build_model
 from replab.diffusion.models import DiT
 from replab.diffusion.samplers import SAMPLERS, GuidanceConfig, Velocity, guided_velocity
-from replab.diffusion.train import DiffusionConfig, build_model
 from replab.diffusion.transport import Transport
 from replab.errors import CheckpointError, ConfigError
 from replab.rae.model import RAE, load_rae
 
-
-def resolve_rae(rae: str, run_folder: Path) -> Path:
-    """A relative ``rae`` path is taken from the working directory, else from the diffusion run's folder
-    (shipped runs name their RAE as a sibling folder)."""
-    path = Path(rae)
-    if path.is_absolute() or path.exists():
-        return path
-    return run_folder / path
-
+resolve_rae = beside_run  # a diffusion run's ``rae``: from the working directory, else beside the run
 
 def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -> tuple[DiT, DiffusionConfig, RAE]:
     """The EMA model of a diffusion run's newest checkpoint, its config and its RAE."""

@@ -51,6 +51,17 @@ class GuidanceConfig:
             raise ConfigError(f"{where}: choose CFG (cfg_scale={self.cfg_scale}) or AutoGuidance, not both")
 
 
+def parse_interval(text: str, where: str) -> tuple[float, float]:
+    """``"a,b"`` → ``(a, b)`` with 0 ≤ a < b ≤ 1 (a t-interval; t = 1 is noise), or a ConfigError naming ``where``."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{where} {text!r}: expected two numbers a,b with 0 <= a < b <= 1") from None
+    if not 0 <= low < high <= 1:
+        raise ConfigError(f"{where} {text!r}: expected 0 <= a < b <= 1")
+    return low, high
+
+
 def guided_velocity(
     model, y: torch.Tensor | None, guidance: GuidanceConfig, weak_model=None, null_label: int | None = None
 ) -> Velocity:

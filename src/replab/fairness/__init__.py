@@ -2,18 +2,15 @@
 attribute probe on RAE tokens, audits with intervals that account for the probe's errors
 (``replab.metrics.fairness``), and sampling-time corrections graded by the auditor."""
 
-from replab.fairness.attributes import GROUPS, TONE_GROUPS, ToneRule, class_groups, foreground_tone
-from replab.fairness.audit import AuditConfig, audit
-from replab.fairness.benchmark import PRESETS, make_skew
-from replab.fairness.frame import AuditReport, audit_samples
-from replab.fairness.probe import AttributeProbe, ProbeConfig, load_probe, train_probe
-from replab.fairness.report import format_report
-from replab.fairness.sample import FAIR_MODES, fair_generate
-from replab.fairness.tradeoff import TradeoffConfig, tradeoff
+from replab.core.lazy import lazy_exports
 
-__all__ = [
-    "FAIR_MODES", "GROUPS", "PRESETS", "TONE_GROUPS", "AttributeProbe", "AuditConfig", "AuditReport", "ProbeConfig",
-    "ToneRule", "TradeoffConfig", "audit", "audit_samples",
-    "class_groups", "fair_generate", "foreground_tone", "format_report", "load_probe", "make_skew", "tradeoff",
-    "train_probe",
-]  # fmt: skip
+_PUBLIC = {
+    "GROUPS": "attributes", "TONE_GROUPS": "attributes", "ToneRule": "attributes", "class_groups": "attributes",
+    "foreground_tone": "attributes", "AuditConfig": "audit", "audit": "audit", "audit_images": "audit_images",
+    "PRESETS": "benchmark", "make_skew": "benchmark", "AuditReport": "frame", "audit_samples": "frame",
+    "AttributeProbe": "probe", "ProbeConfig": "probe", "load_probe": "probe", "train_probe": "probe",
+    "format_report": "report", "FAIR_MODES": "sample", "fair_generate": "sample", "TradeoffConfig": "tradeoff",
+    "tradeoff": "tradeoff",
+}  # fmt: skip
+__all__ = sorted(_PUBLIC)
+__getattr__ = lazy_exports(__name__, _PUBLIC)  # the generator-free audit (audit_images) loads no generator

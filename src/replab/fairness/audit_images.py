@@ -13,10 +13,10 @@ from pathlib import Path
 from replab import ASSETS
 from replab.core.run import Run
 from replab.errors import ConfigError, DataError
-from replab.fairness.audit import sample_report, write_audit
 from replab.fairness.auditor import read_target
 from replab.fairness.probe import PROBE_INFO, load_probe
 from replab.fairness.real_images import rae_data
+from replab.fairness.sample_audit import sample_report, write_audit
 from replab.fairness.sample_sets import check_shape, load_sample_set
 from replab.metrics.fairness import INTERVALS
 from replab.rae.latent_cache import latents_fingerprint

@@ -52,6 +52,8 @@ def skew_indices(preset: SkewPreset, groups: torch.Tensor, labels: torch.Tensor,
 def make_skew(name: str, out: str | Path, seed: int = 0, data: DataConfig | None = None) -> Path:
     if name not in PRESETS:
         raise ConfigError(f"--preset: unknown '{name}'; valid: {', '.join(PRESETS)}")
+    if name not in PRESETS:
+        raise ConfigError(f"--preset {name}: unknown skew preset; valid: {', '.join(sorted(PRESETS))}")
     preset = PRESETS[name]
     train = load_images(data or DataConfig(), "train")
     rule = ToneRule.fit(train.float(), train.labels)

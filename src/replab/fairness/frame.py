@@ -117,8 +117,9 @@ class AuditReport:
         """The largest minus the smallest group share."""
         return float(self.shares.max() - self.shares.min())
 
-    def ratio(self) -> float:
-        """The largest over the smallest group share (≥ 1, as the audit's ``ratio``; fairlearn's is its inverse)."""
+    def max_over_min(self) -> float:
+        """The largest over the smallest group share (≥ 1, as the audit's ``ratio``); fairlearn's ``ratio()`` is
+        its inverse, the smallest over the largest."""
         return fm.max_min_ratio(self.shares)
 
     def to_dict(self) -> dict:

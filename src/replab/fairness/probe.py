@@ -26,10 +26,10 @@ from replab.core.data import BatchOrder, load_images
 from replab.core.loop import TrainLoop
 from replab.core.run import Run
 from replab.core.train import RESUMABLE_KEYS, TrainConfig, adamw, start_training
-from replab.diffusion.latents import latents_fingerprint, load_or_encode
 from replab.errors import ConfigError, DataError
 from replab.fairness.attributes import GROUPS, TONE_GROUPS, ToneRule, class_groups
 from replab.metrics.fairness import confusion_matrix
+from replab.rae.latent_cache import latents_fingerprint, load_or_encode
 from replab.rae.model import RAEConfig
 
 PROBE_WEIGHTS, PROBE_INFO = "probe.safetensors", "probe.json"

@@ -11,8 +11,8 @@ import torch
 
 from replab.core.config import from_dict
 from replab.core.data import DataConfig, ImageSet, load_images, read_index_list
+from replab.core.paths import beside_run
 from replab.core.run import Run
-from replab.diffusion.sample import resolve_rae
 from replab.fairness.auditor import auditor_groups, default_target
 from replab.fairness.quotas import quotas
 from replab.fairness.ratio import RatioInputs, RatioOptions
@@ -50,7 +50,7 @@ def training_images(config, rae_run: Path, run_folder: Path, size: int, seed: in
     train = rae_split(rae_run, "train")
     pool = np.arange(len(train))
     if config.subset:
-        pool = read_index_list(resolve_rae(config.subset, run_folder), len(train)).numpy()
+        pool = read_index_list(beside_run(config.subset, run_folder), len(train)).numpy()
     index = torch.from_numpy(np.sort(np.random.default_rng(seed + 1).choice(pool, min(size, len(pool)), replace=False)))
     return train.float(index), train.labels[index]
 
@@ -68,7 +68,7 @@ def ratio_inputs(
 def training_shares(config, attribute: str, k: int, run_folder: str | Path = ".") -> np.ndarray:
     """The attribute's shares in the data the generator learned: its ``subset`` benchmark's, else the real data's.
     A relative ``subset`` is found like the run's RAE (working directory, else the run's folder)."""
-    record = resolve_rae(config.subset, Path(run_folder)) / "benchmark.json" if config.subset else None
+    record = beside_run(config.subset, Path(run_folder)) / "benchmark.json" if config.subset else None
     if record is not None and record.exists():
         info = json.loads(record.read_text())
         if info.get("attribute") == attribute:

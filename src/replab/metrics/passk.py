@@ -18,6 +18,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
+def pass_rates(passes: list[list[bool]], samples: int) -> dict[str, float]:
+    """pass@1 and pass@samples over instances (each a list of per-sample passes): the unbiased estimator per
+    instance, then the mean; a k is left out when some instance has fewer than k samples."""
+    fewest = min(len(p) for p in passes)
+    return {f"pass@{k}": sum(pass_at_k(len(p), sum(p), k) for p in passes) / len(passes)
+            for k in sorted({1, samples}) if k <= fewest}  # fmt: skip
+
+
 def cohen_kappa(a: list[int], b: list[int]) -> float:
     """Cohen's κ between two binary raters (NaN when agreement by chance is 1)."""
     from sklearn.metrics import cohen_kappa_score

@@ -20,8 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from replab.core import dist
+from replab.core.data import load_images
 from replab.core.paths import run_cache
 from replab.core.progress import progress_bar
 from replab.errors import DataError
@@ -185,3 +188,52 @@ class CachedLatents:
         for fd, _ in self._files.values():
             os.close(fd)
         self._files.clear()
+
+
+def latents_path(rae_run: str | Path, split: str, limit: int = 0) -> Path:
+    name = f"{split}-first{limit}" if limit else split
+    return latents_dir(rae_run) / f"{name}.safetensors"
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    with safe_open(str(path), "pt") as f:
+        return (f.metadata() or {}).get("fingerprint")
+
+
+@torch.no_grad()
+def encode_split(
+    rae_run: str | Path, split: str, limit: int = 0, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardised fp16 latents and labels of a split (its first ``limit`` images when ``limit`` > 0)."""
+    from replab.rae.model import load_rae
+
+    rae, config = load_rae(rae_run)
+    data = load_images(config.data, split)
+    count = min(limit, len(data)) if limit else len(data)
+    parts = []
+    with progress_bar(count, f"encode {split} latents", unit="img") as bar:
+        for start in range(0, count, batch_size):
+            parts.append(rae.encode(data.float(slice(start, min(start + batch_size, count)))).half())
+            bar.update(len(parts[-1]))
+    return torch.cat(parts).contiguous(), data.labels[:count].contiguous()
+
+
+def load_or_encode(
+    rae_run: str | Path, split: str = "train", batch_size: int = 500, limit: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardised latents ``[N, C, h, w]`` (float32) and labels of a split (its first ``limit`` images
+    when ``limit`` > 0), encoded on first use and again when the RAE run they came from has changed."""
+    path = latents_path(rae_run, split, limit)
+    fingerprint = latents_fingerprint(rae_run)
+    if path.exists() and fingerprint is not None and _stored_fingerprint(path) != fingerprint:
+        print(f"{path}: encoded from a different version of {rae_run} (latent statistics or encoder); "
+              "encoding again", file=sys.stderr)  # fmt: skip
+        path.unlink()
+    if not path.exists():
+        latents, labels = encode_split(rae_run, split, limit, batch_size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"latents": latents, "labels": labels}, str(tmp), metadata={"fingerprint": fingerprint or ""})
+        tmp.replace(path)
+    tensors = load_file(str(path))
+    return tensors["latents"].float(), tensors["labels"]

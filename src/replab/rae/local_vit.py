@@ -9,8 +9,6 @@ in the style of DINOv2 would be the closer analogue but needs far more compute t
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,7 +70,3 @@ class MAEPretrainer(nn.Module):
         accuracy = (logits.argmax(-1) == labels).float().mean()
         loss = rec + cfg.class_weight * cls_loss
         return loss, {"mae": rec.item(), "ce": cls_loss.item(), "acc": accuracy.item()}
-
-
-def local_vit_config_dict(config: LocalViTConfig) -> dict:
-    return asdict(config)
