@@ -57,9 +57,9 @@ def test_the_release_loads_as_it_is(tmp_path, capsys):
 
 def test_string_metrics_on_the_file_then_meta_with_n(tmp_path, capsys, monkeypatch):
     data, run = _export(tmp_path), tmp_path / "d"
-    assert main(["judge", "score", "--data", str(data), "--out", str(run), "--metrics", "bleu,chrf"]) == 0
+    assert main(["diting", "score", "--data", str(data), "--out", str(run), "--metrics", "bleu,chrf"]) == 0
     monkeypatch.chdir(tmp_path.parent)  # meta from another directory: the run recorded the data's absolute path
-    assert main(["judge", "meta", "--run", str(run)]) == 0
+    assert main(["diting", "meta", "--run", str(run)]) == 0
     out = capsys.readouterr().out
     table = json.loads((run / "meta.json").read_text())
     assert table["bleu"]["n"] == 8 and table["chrf"]["n"] == 8  # the task without output has no pair

@@ -41,7 +41,7 @@ def test_quantum_run_with_repair_panel_report_and_resume(tmp_path):
     instances = load_tasks(tasks)
     out = tmp_path / "q"
     with FakeOpenAIServer(responder=_responder(instances)) as server:
-        args = ["judge", "run", "--task", "quantum", "--tasks", str(tasks), "--backend", "openai:m", "--base-url",
+        args = ["quantum", "run", "--task", "quantum", "--tasks", str(tasks), "--backend", "openai:m", "--base-url",
                 server.base_url, "--samples", "2", "--repair", "1", "--panel", "--out", str(out)]  # fmt: skip
         assert main(args) == 0
         calls = len(server.requests)
