@@ -93,7 +93,8 @@ def test_audit_samples_from_python_gives_the_same_numbers(sample_set, folder_aud
                           classes=labels.numpy(), names=info["groups"])  # fmt: skip
     share = DARK / (DARK + LIGHT)
     assert frame.overall["reading"] == "auditor" and frame.shares[0] == pytest.approx(share)
-    assert frame.difference() == pytest.approx(abs(1 - 2 * share)) and frame.max_over_min() == pytest.approx(LIGHT / DARK)
+    assert frame.difference() == pytest.approx(abs(1 - 2 * share))
+    assert frame.max_over_min() == pytest.approx(LIGHT / DARK)
     as_written = json.loads(json.dumps(frame.to_dict()))  # JSON's lists for tuples
     for key in ("probe_corrected", "auditor", "probe_hard", "by_class", "overall"):
         assert as_written[key] == report[key], key
@@ -162,8 +163,8 @@ def test_an_unknown_fair_mode_is_refused_by_the_audit_and_ratio_defaults_are_the
     from replab.errors import ConfigError
     from replab.fairness.ratio import RatioOptions
 
-    with pytest.raises(ConfigError, match="fair=fairest: expected one of none, balanced"):
-        _audit_config(build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "--fair", "fairest"]))
+    with pytest.raises(ConfigError, match="fair=x: expected one of none, balanced"):
+        _audit_config(build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "--fair", "x"]))
     args = build_parser().parse_args(["fairness", "audit", "--run", "r", "--probe", "p", "--fair", "ratio"])
     assert _audit_config(args).ratio == RatioOptions() and _audit_config(args).guide_scale == 8.0
     validated = RatioOptions()

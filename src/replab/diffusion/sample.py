@@ -24,6 +24,7 @@ from replab.rae.model import RAE, load_rae
 
 resolve_rae = beside_run  # a diffusion run's ``rae``: from the working directory, else beside the run
 
+
 def load_diffusion(run_folder: str | Path, device: str | torch.device = "cpu") -> tuple[DiT, DiffusionConfig, RAE]:
     """The EMA model of a diffusion run's newest checkpoint, its config and its RAE."""
     folder = Path(run_folder)
