@@ -55,11 +55,14 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 def _cpu_has_bf16() -> bool:
+    """bf16 units on the CPU, and PyTorch allowed to use them: with ATen's kernels held to AVX2
+    (``ATEN_CPU_CAPABILITY=avx2``, or a CPU without AVX-512) bf16 matmuls fall back to slow emulation."""
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:
         return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+    allowed = torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "AVX2")
+    return allowed and any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

@@ -200,3 +200,17 @@ def evaluations(guidance: GuidanceConfig, grid: torch.Tensor) -> int:
     low, high = guidance.cfg_interval
     guided = guidance.cfg_scale != 1.0 or bool(guidance.autoguidance)
     return sum(1 + (guided and low <= t <= high) for t in evaluation_times(guidance.sampler, grid))
+
+
+def describe(guidance: GuidanceConfig) -> str:
+    """The sampling setting in words, e.g. "12 DPM-Solver++(2M) steps, CFG 5 for t in [0.2, 1] (20 evaluations)"."""
+    names = {"euler": "Euler", "heun": "Heun", "adams2": "Adams–Bashforth-2", "dpm++2m": "DPM-Solver++(2M)"}
+    low, high = guidance.cfg_interval
+    where = "" if (low, high) == (0.0, 1.0) else f" for t in [{low:g}, {high:g}]"
+    guide = f"CFG {guidance.cfg_scale:g}{where}" if guidance.cfg_scale != 1.0 else "no CFG"
+    if guidance.autoguidance:
+        guide = f"AutoGuidance {guidance.ag_scale:g}{where}"
+    grid = "the official grid" if guidance.schedule == "official-rae" else "the shifted grid"
+    if guidance.grid_shift != 1.0:
+        grid += f" × {guidance.grid_shift:g}"
+    return f"{guidance.steps} {names.get(guidance.sampler, guidance.sampler)} steps on {grid}, {guide}"

@@ -9,9 +9,9 @@ solver and scorers); it knows no system.
 - ``evaluate``: one job end to end — the backend made and closed, the task built with it and run.
 """
 
-from replab.harness.evaluate import BackendSpec, Evaluation, evaluate, make_backend
+from replab.harness.evaluate import BackendSpec, Evaluation, evaluate, evaluate_in_run, make_backend
 from replab.harness.protocol import Backend, BackendError, GenerationParams, Response
 from replab.harness.task import Task, make_scorers, run_task
 
 __all__ = ["Backend", "BackendError", "BackendSpec", "Evaluation", "GenerationParams", "Response", "Task",
-           "evaluate", "make_backend", "make_scorers", "run_task"]  # fmt: skip
+           "evaluate", "evaluate_in_run", "make_backend", "make_scorers", "run_task"]  # fmt: skip

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replab.core.run import Run
 from replab.harness.backends import RetryPolicy
 from replab.harness.cache import CachedBackend, ResponseCache
 from replab.harness.protocol import Backend
@@ -64,3 +65,13 @@ def evaluate(build: TaskBuilder, out: str | Path, backend: BackendSpec | None = 
                 await made.aclose()
 
     return Evaluation(asyncio.run(go()), made.model if made is not None else None)
+
+
+def evaluate_in_run(run: Run, build: TaskBuilder, backend: BackendSpec | None, concurrency: int = 8,
+                    limit: int | None = None, quarantine: bool = False) -> Evaluation:  # fmt: skip
+    """``evaluate`` into the run's folder as its ``evaluate`` phase, the items done counted as its units (the
+    footprint's energy per item)."""
+    with run.phase("evaluate"):
+        done = evaluate(build, run.folder, backend, concurrency, limit, quarantine)
+    run.add_units("items", len(done.records))
+    return done

@@ -21,7 +21,7 @@ from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.errors import ConfigError
 from replab.harness.backends import RetryPolicy
-from replab.harness.evaluate import BackendSpec, evaluate
+from replab.harness.evaluate import BackendSpec, evaluate_in_run
 from replab.harness.protocol import Backend, GenerationParams
 from replab.harness.task import Task
 from replab.metrics.passk import pass_rates
@@ -100,9 +100,7 @@ def run_humaneval(config: HumanEvalRunConfig, out: str | Path, retry: RetryPolic
                         cleanup=[execute.sandbox.close])  # fmt: skip
 
         backend = BackendSpec(config.backend, config.base_url, out / "cache.sqlite", retry)
-        with run.phase("evaluate"):
-            results = evaluate(task, out, backend, config.concurrency, config.limit).records
-        run.add_units("items", len(results))
+        results = evaluate_in_run(run, task, backend, config.concurrency, config.limit).records
         summary = summarise(results, config.samples)
         summary.update(variant=config.variant, data=config.data, versions=settings["versions"])
         (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -20,7 +20,7 @@ from typing import Any
 from replab.core.plots import pyplot, save_figure
 from replab.core.run import Run
 from replab.harness.backends import RetryPolicy
-from replab.harness.evaluate import BackendSpec, evaluate
+from replab.harness.evaluate import BackendSpec, evaluate_in_run
 from replab.harness.protocol import Backend, GenerationParams
 from replab.harness.task import Task
 from replab.metrics.passk import auroc, cohen_kappa, pass_rates
@@ -142,9 +142,7 @@ def run_quantum(config: QuantumRunConfig, out: str | Path, retry: RetryPolicy | 
                         cleanup=[verify.sandbox.close])  # fmt: skip
 
         backend = BackendSpec(config.backend, config.base_url, out / "cache.sqlite", retry)
-        with run.phase("evaluate"):
-            results = evaluate(task, out, backend, config.concurrency, config.limit).records
-        run.add_units("items", len(results))
+        results = evaluate_in_run(run, task, backend, config.concurrency, config.limit).records
         summary = summarise(results, config.samples)
         summary["versions"] = settings["versions"]
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
