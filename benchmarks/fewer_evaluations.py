@@ -8,6 +8,7 @@ interval twice. Results go to ``--out`` (JSON) as they finish, so an interrupted
 
     .venv/bin/python -m benchmarks.fewer_evaluations --study solvers --out benchmarks/figures/fd_vs_nfe.json
     .venv/bin/python -m benchmarks.fewer_evaluations --plot benchmarks/figures/fd_vs_nfe.json
+    ATEN_CPU_CAPABILITY=avx2 .venv/bin/python -m benchmarks.fewer_evaluations --point "..." --out fp32.json  # no bf16
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from replab import ASSETS
 from replab.core.config import apply_overrides, from_dict
 from replab.core.data import DataConfig, load_images
 from replab.core.run import Run
+from replab.core.train import bf16_supported
 from replab.diffusion.evaluate import score_samples
 from replab.diffusion.sample import generate, load_diffusion, resolve_rae, sampling_grid
 from replab.diffusion.samplers import evaluations
@@ -33,21 +35,24 @@ STUDIES = {
     "solvers": [f"sampler=euler steps={s}" for s in (10, 16, 25, 50)]
     + [f"sampler=heun steps={s}" for s in (5, 8, 13)]
     + [f"sampler={m} steps={s}" for m in ("adams2", "dpm++2m") for s in (8, 10, 12, 16, 25)],
-    "grids": [
-        f"sampler={m} steps={s} grid_shift={g}"
-        for m in ("adams2", "dpm++2m")
-        for s in (10, 16)
-        for g in (0.5, 2.0, 3.0)
-    ],  # fmt: skip
-}
+    "grids": [f"sampler={m} steps={s} grid_shift={g}" for m in ("adams2", "dpm++2m") for s in (10, 16)
+              for g in (0.5, 2.0, 3.0)],
+    "shifts": [f"sampler={m} steps={s} grid_shift={g}" for m, s in (("adams2", 6), ("adams2", 8), ("dpm++2m", 8))
+               for g in (3.0, 4.0, 6.0)]
+    + [f"sampler=adams2 steps={s} grid_shift={g}" for s in (4, 5) for g in (4.0, 5.0)]
+    + [f"sampler=euler steps={s} grid_shift=3.0" for s in (10, 16)] + ["sampler=heun steps=5 grid_shift=3.0"],
+    "intervals": [f"sampler=adams2 steps={s} grid_shift=4.0 cfg_interval={i}" for s in (6, 8)
+                  for i in ("[0.0,0.95]", "[0.0,0.9]", "[0.6,1.0]")],
+    "reference": ["sampler=heun steps=50", "sampler=adams2 steps=50 grid_shift=4.0"],
+}  # fmt: skip
 
 
-def measure(point: str, n: int, model, config, rae, test) -> dict:
+def measure(point: str, n: int, model, config, rae, test, seed: int = 0) -> dict:
     guidance = apply_overrides(config.sample, point.split())
     guidance.validate()
     labels = torch.arange(n) % model.num_classes
     start = time.perf_counter()
-    images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, seed=0, batch_size=250)
+    images = generate(model, rae, config, n=n, labels=labels, guidance=guidance, seed=seed, batch_size=250)
     seconds = time.perf_counter() - start
     nfe = evaluations(guidance, sampling_grid(config, rae.latent_shape, guidance))
     scores = score_samples(images, test, labels, "fd-fmnist")
@@ -55,15 +60,16 @@ def measure(point: str, n: int, model, config, rae, test) -> dict:
             **{k: v for k, v in scores.items() if isinstance(v, float)}}  # fmt: skip
 
 
-def run_study(points: list[str], n: int, out: Path) -> dict:
-    results = json.loads(out.read_text()) if out.exists() else {"cpu": cpu_model(), "n": n, "points": {}}
+def run_study(points: list[str], n: int, out: Path, seed: int = 0) -> dict:
+    fresh = {"cpu": cpu_model(), "n": n, "seed": seed, "bf16": bf16_supported(torch.device("cpu")), "points": {}}
+    results = json.loads(out.read_text()) if out.exists() else fresh
     model, config, rae = load_diffusion(SHIPPED)
     data = Run.read_config(resolve_rae(config.rae, SHIPPED))["data"]
     test = load_images(from_dict(DataConfig, data, "rae config.yaml:data"), "test")
     for point in points:
         if point in results["points"]:
             continue
-        row = measure(point, n, model, config, rae, test)
+        row = measure(point, n, model, config, rae, test, seed)
         results["points"][point] = row
         print(f"{point:55s} NFE {row['nfe']:4d}  FD {row['FD-fmnist']:.3f}  acc {row['class_accuracy']:.3f}  "
               f"{row['img_per_s']:.1f} img/s", flush=True)  # fmt: skip
@@ -103,6 +109,7 @@ def main() -> None:
     parser.add_argument("--study", choices=sorted(STUDIES), action="append", default=[])
     parser.add_argument("--point", action="append", default=[], help="sample overrides, e.g. 'steps=12'")
     parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0, help="the noise seed (0: make demo's samples)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/figures/fd_vs_nfe.json"))
     parser.add_argument("--plot", type=Path, default=None, help="plot this results file and stop")
     args = parser.parse_args()
@@ -110,7 +117,7 @@ def main() -> None:
         print(plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png")))
         return
     points = [p for study in args.study for p in STUDIES[study]] + args.point
-    run_study(points, args.n, args.out)
+    run_study(points, args.n, args.out, args.seed)
 
 
 if __name__ == "__main__":

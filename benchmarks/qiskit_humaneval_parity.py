@@ -1,7 +1,7 @@
 """Qiskit HumanEval: the official harness and replab on the same install, side by side, task by task.
 
 Runs, for each variant, the authors' ``scripts/test_solutions.py`` (in-process ``exec``; ``-e`` for hard)
-from a copy of their repository, then ``replab judge quantum humaneval`` (the sandbox) on the same dataset
+from a copy of their repository, then ``replab quantum humaneval`` (the sandbox) on the same dataset
 file, one after the other in one process tree; reports both pass counts, their wall times and ratio, and
 every task where the two disagree. Nothing of the repository is copied into replab.
 

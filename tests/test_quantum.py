@@ -2,6 +2,7 @@
 reason; bad task files are named; the unbiased pass@k; the verifier's equivalence rules."""
 
 import math
+import re
 from collections import Counter
 from itertools import combinations
 
@@ -129,3 +130,25 @@ def test_bad_task_files_are_named(tmp_path):
         load_tasks(_write(tmp_path, broken), validate=True)
     with pytest.raises(DataError, match=r"task 'z': field 'reference': not a valid OpenQASM"):
         load_tasks(_write(tmp_path, "- {id: z, kind: circuit, prompt: p, reference: 'qreg q[2]; hh q[0];'}\n"))
+
+
+def test_the_family_table_is_data_checked_field_by_field(tmp_path):
+    from replab.quantum.families import FAMILY_FILE, load_families
+
+    families = load_families(FAMILY_FILE)
+    assert len(families) >= 30 and {f.kind for f in families.values()} == {"circuit", "synthesis", "dynamic", "concept"}
+    bad = {
+        "kind: qubit\nprompt: x": "field 'kind'",
+        "kind: circuit\nmaker: ghz\nequivalence: state\nmutants: [do_nothing]": "field 'prompt' missing",
+        "kind: circuit\nmaker: nosuch\nequivalence: state\nmutants: [do_nothing]\nprompt: x": "field 'maker': unknown",
+        "kind: circuit\nmaker: ghz\nequivalence: state\nmutants: [nosuch]\nprompt: x": "field 'mutants': unknown",
+        "kind: circuit\nmaker: ghz\nequivalence: twisted\nmutants: []\nprompt: x": "field 'equivalence'",
+        "kind: concept\nanswer: hilbert_dimension\nprompt: '{nosuch}'": "field 'prompt': unknown '{nosuch}'",
+        "kind: concept\nanswer: nosuch\nprompt: x": "field 'answer'",
+        "kind: concept\nanswer: hilbert_dimension\nprompt: x\ncolour: red": "field 'colour' unknown",
+    }
+    for body, message in bad.items():
+        path = tmp_path / "families.yaml"
+        path.write_text("my-family:\n" + "".join(f"  {line}\n" for line in body.splitlines()))
+        with pytest.raises(DataError, match=rf"{path}: family 'my-family': {re.escape(message)}"):
+            load_families(path)
