@@ -59,6 +59,8 @@ def _add_guidance(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default=None, help="euler, heun, adams2 or dpm++2m (default: the run's "
                         "sample.sampler)")  # fmt: skip
     parser.add_argument("--steps", type=COUNT, default=None, help="sampling steps (default: the run's sample.steps)")
+    parser.add_argument("--grid-shift", type=_number(float, 0, strict=True), default=None,
+                        help="extra shift of the time grid (> 1: steps nearer noise; default: the run's)")  # fmt: skip
     parser.add_argument("--cfg", type=SCALE, default=None, help="classifier-free guidance scale (1 = none; "
                         "default: the run's sample.cfg_scale)")  # fmt: skip
     parser.add_argument("--cfg-interval", default=None, help="guide only for t in [a,b], e.g. 0.1,1")
@@ -76,7 +78,8 @@ def _guidance(args: argparse.Namespace, base=None):
     from replab.diffusion.samplers import GuidanceConfig, parse_interval
 
     given = {"sampler": args.sampler, "steps": args.steps, "cfg_scale": args.cfg, "autoguidance": args.autoguidance,
-             "ag_scale": args.ag_scale, "schedule": args.schedule, "exact": args.exact}  # fmt: skip
+             "ag_scale": args.ag_scale, "schedule": args.schedule, "exact": args.exact,
+             "grid_shift": args.grid_shift}  # fmt: skip
     if args.cfg_interval is not None:
         given["cfg_interval"] = parse_interval(args.cfg_interval, "--cfg-interval")
     guidance = dataclasses.replace(base or GuidanceConfig(), **{k: v for k, v in given.items() if v is not None})
