@@ -235,22 +235,23 @@ def teleport(n: int = 3, seed: int = 0, corrections: bool = True) -> QuantumCirc
     return qc
 
 
-def active_reset(n: int = 1, seed: int = 0, corrections: bool = True) -> QuantumCircuit:
-    """Measure, then flip on 1: the qubit ends in |0> whatever it held."""
-    qc = QuantumCircuit(1, 1)
+def _measure_then_flip(width: int, target: int, corrections: bool) -> QuantumCircuit:
+    """Measure qubit 0 into bit 0, then X on ``target`` when the bit is 1 (left out without ``corrections``)."""
+    qc = QuantumCircuit(width, 1)
     qc.measure(0, 0)
     if corrections:
-        _apply_if(qc, 0, "x", 0)
+        _apply_if(qc, 0, "x", target)
     return qc
+
+
+def active_reset(n: int = 1, seed: int = 0, corrections: bool = True) -> QuantumCircuit:
+    """Measure, then flip on 1: the qubit ends in |0> whatever it held."""
+    return _measure_then_flip(1, 0, corrections)
 
 
 def measured_copy(n: int = 2, seed: int = 0, corrections: bool = True) -> QuantumCircuit:
     """Measure qubit 0 and copy the outcome into qubit 1 by a classically controlled X."""
-    qc = QuantumCircuit(2, 1)
-    qc.measure(0, 0)
-    if corrections:
-        _apply_if(qc, 0, "x", 1)
-    return qc
+    return _measure_then_flip(2, 1, corrections)
 
 
 def repetition_correct(n: int = 5, seed: int = 0, corrections: bool = True) -> QuantumCircuit:
